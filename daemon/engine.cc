@@ -1,0 +1,257 @@
+// daemon/engine.cc — lifecycle, the task slab and the one timer (see engine.h).
+//
+// Start order: connect both Redis connections; on the first command connection,
+// recover this daemon's own in-flight records and processing list (Recover), then
+// start taking jobs, then tell systemd READY=1. Stop order (SIGINT/SIGTERM): stop
+// taking and starting upstream work, let outcome writes and creates already on the
+// wire finish for up to shutdown_grace_ms, then close curl (its sockets first),
+// Redis and our own handles, so uv_run returns and uv_loop_close succeeds.
+#include "daemon/engine.h"
+
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include <ctime>
+
+namespace runwayd {
+
+Engine::Engine(uv_loop_t* loop, Config cfg) : loop_(loop), cfg_(std::move(cfg)) {
+  rules_.prefix = cfg_.prefix;
+  rules_.max_bytes = cfg_.max_job_bytes;
+  rules_.extra_endpoints = cfg_.extra_endpoints;
+  for (const auto& ac : cfg_.accounts) {
+    auto a = std::make_unique<Account>();
+    a->cfg = ac;
+    std::string auth = "Authorization: Bearer " + ac.key;
+    std::string version = "X-Runway-Version: " + cfg_.api_version;
+    a->headers = curl_slist_append(a->headers, auth.c_str());
+    a->headers = curl_slist_append(a->headers, version.c_str());
+    a->headers = curl_slist_append(a->headers, "Content-Type: application/json");
+    a->headers = curl_slist_append(a->headers, "Accept: application/json");
+    a->headers = curl_slist_append(a->headers, "Expect:");  // no 100-continue round trip
+    accounts_.push_back(std::move(a));
+  }
+  RedisConn::Options ro;
+  ro.endpoint = cfg_.redis;
+  ro.client_name = "runwayd:" + cfg_.daemon_id;
+  cmd_ = std::make_unique<RedisConn>(loop_, ro);
+  ro.client_name = "runwayd-fetch:" + cfg_.daemon_id;
+  ro.stall_ms = 15000;  // above the blocking fetch timeout
+  blocking_ = std::make_unique<RedisConn>(loop_, ro);
+  JobStore::Options so;
+  so.done_ttl_s = cfg_.dedup_window_s;
+  store_ = std::make_unique<JobStore>(cmd_.get(), blocking_.get(), Keys{cfg_.prefix, cfg_.daemon_id}, so);
+  http_ = std::make_unique<runway::HttpEngine>(loop_, cfg_.http);
+}
+
+Engine::~Engine() {
+  for (auto& a : accounts_) curl_slist_free_all(a->headers);
+}
+
+int64_t Engine::Wall() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t Engine::Scaled(int64_t ms) const {
+  return std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(ms) * cfg_.time_scale));
+}
+
+int Engine::Run() {
+  Start();
+  uv_run(loop_, UV_RUN_DEFAULT);
+  return exit_code_;
+}
+
+void Engine::Start() {
+  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_}) {
+    uv_timer_init(loop_, t);
+    t->data = this;
+  }
+  for (uv_signal_t* s : {&sigint_, &sigterm_}) {
+    uv_signal_init(loop_, s);
+    s->data = this;
+  }
+  auto on_signal = [](uv_signal_t* s, int signum) {
+    spdlog::info("signal {}: stopping", signum);
+    static_cast<Engine*>(s->data)->RequestStop();
+  };
+  uv_signal_start(&sigint_, on_signal, SIGINT);
+  uv_signal_start(&sigterm_, on_signal, SIGTERM);
+  cmd_->OnUp([this] {
+    store_->LoadScripts();
+    OnRedisUp();
+  });
+  blocking_->OnUp([this] { MaybeTake(); });
+  cmd_->Start();
+  blocking_->Start();
+  uv_timer_start(&cancel_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->PollCancels(); },
+                 1000, 1000);
+  spdlog::info("runwayd {} starting: redis {}, prefix {}, upstream {}, {} account(s)", cfg_.daemon_id,
+               cfg_.redis.Describe(), cfg_.prefix, cfg_.base_url, accounts_.size());
+}
+
+void Engine::OnRedisUp() {
+  if (!recovered_) Recover();
+  MaybeTake();
+}
+
+void Engine::Recover() {
+  if (recovered_ || started_) return;
+  started_ = true;
+  store_->LoadInflight([this](bool ok, std::vector<InflightRecord> recs) {
+    if (!ok) {
+      started_ = false;  // try again on the next connection
+      return;
+    }
+    for (const auto& rec : recs) Resume(rec);
+    store_->LoadProcessing([this, n = recs.size()](bool ok2, std::vector<std::string> raws) {
+      if (!ok2) {
+        started_ = false;
+        return;
+      }
+      if (n || !raws.empty())
+        spdlog::info("recovered {} job(s) in flight and {} taken job(s) from a previous run", n, raws.size());
+      recovered_ = true;
+      // Taken-but-not-admitted jobs are processed like new ones.
+      for (auto& raw : raws) OnTaken(std::move(raw));
+      sd_notify(0, "READY=1");
+      spdlog::info("ready: taking jobs from {}", store_->keys().jobs());
+      MaybeTake();
+    });
+  });
+}
+
+Task* Engine::NewTask() {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    uint32_t gen = slab_[slot].gen + 1;
+    slab_[slot] = Task{};
+    slab_[slot].gen = gen;
+  } else {
+    slot = static_cast<uint32_t>(slab_.size());
+    slab_.emplace_back();
+  }
+  Task* t = &slab_[slot];
+  t->slot = slot;
+  ++live_tasks_;
+  return t;
+}
+
+void Engine::FreeTask(Task* t) {
+  auto it = by_id_.find(t->job.id);
+  if (it != by_id_.end() && it->second == t->slot) by_id_.erase(it);
+  uint32_t slot = t->slot, gen = t->gen + 1;
+  slab_[slot] = Task{};  // releases the job's memory now
+  slab_[slot].gen = gen;
+  slab_[slot].slot = slot;
+  free_slots_.push_back(slot);
+  --live_tasks_;
+  if (stopping_) MaybeClose();
+  else MaybeTake();
+}
+
+Task* Engine::Find(uint32_t slot, uint32_t gen) {
+  if (slot >= slab_.size()) return nullptr;
+  Task* t = &slab_[slot];
+  return t->gen == gen ? t : nullptr;
+}
+
+void Engine::Schedule(Task* t, int64_t delay_ms) {
+  ++t->gen;  // invalidates any earlier timer entry of this task
+  int64_t due = Mono() + std::max<int64_t>(0, delay_ms);
+  timers_.Push(due, t->slot, t->gen);
+  Rearm();
+}
+
+void Engine::Rearm() {
+  if (closed_) return;
+  int64_t next = timers_.next_due();
+  if (next == INT64_MAX || next >= armed_at_) return;
+  armed_at_ = next;
+  uint64_t delay = static_cast<uint64_t>(std::max<int64_t>(0, next - Mono()));
+  uv_timer_start(&tick_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->OnTick(); }, delay, 0);
+}
+
+void Engine::OnTick() {
+  armed_at_ = INT64_MAX;
+  uv_update_time(loop_);
+  int64_t now = Mono();
+  TimerQueue::Entry e;
+  // Bound the work per tick so a burst of due timers cannot starve I/O.
+  for (int n = 0; n < 4096 && timers_.PopDue(now, &e); ++n) {
+    Task* t = Find(e.slot, e.gen);
+    if (t == nullptr || t->busy) continue;
+    RunStep(t);
+  }
+  if (!timers_.empty()) {
+    armed_at_ = INT64_MAX;
+    Rearm();
+  }
+}
+
+void Engine::RunStep(Task* t) {
+  if (stopping_ && t->step != Step::kFinish && t->step != Step::kRecordTask) return;  // left for the next start
+  switch (t->step) {
+    case Step::kAdmit: return DoAdmit(t);
+    case Step::kMarkSent: return DoMarkSent(t);
+    case Step::kCreate: return DoCreate(t);
+    case Step::kRecordTask: return DoRecordTask(t);
+    case Step::kPoll: return DoPoll(t);
+    case Step::kCancel: return DoCancel(t);
+    case Step::kFinish: return DoFinish(t);
+  }
+}
+
+void Engine::RequestStop() {
+  if (stopping_) return;
+  stopping_ = true;
+  sd_notify(0, "STOPPING=1");
+  spdlog::info("stopping: {} job(s) in flight stay recorded in Redis", live_tasks_);
+  uv_timer_stop(&intake_timer_);
+  uv_timer_stop(&cancel_timer_);
+  uv_timer_start(&grace_timer_, [](uv_timer_t* t) {
+    auto* self = static_cast<Engine*>(t->data);
+    spdlog::warn("stopping: grace period over, closing with writes pending");
+    self->CloseAll();
+  }, static_cast<uint64_t>(cfg_.shutdown_grace_ms), 0);
+  MaybeClose();
+}
+
+void Engine::MaybeClose() {
+  if (!stopping_ || closed_) return;
+  // Wait only for what must not be cut: outcome writes, and creates whose answer
+  // (a task id) has not been recorded yet.
+  // (A scan, but only while stopping, over the few seconds of the grace period.)
+  for (const Task& t : slab_) {
+    if (t.job.raw.empty()) continue;  // a free slot
+    if (t.step == Step::kFinish || t.step == Step::kRecordTask) return;
+    if (t.busy && t.step == Step::kCreate) return;
+  }
+  if (cmd_->pending() > 0) return;
+  CloseAll();
+}
+
+void Engine::CloseAll() {
+  if (closed_) return;
+  closed_ = true;
+  uv_timer_stop(&grace_timer_);
+  auto close_handle = [this](uv_handle_t* h) {
+    ++handles_to_close_;
+    uv_close(h, [](uv_handle_t* hh) { --static_cast<Engine*>(hh->data)->handles_to_close_; });
+  };
+  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_})
+    close_handle(reinterpret_cast<uv_handle_t*>(t));
+  for (uv_signal_t* s : {&sigint_, &sigterm_}) close_handle(reinterpret_cast<uv_handle_t*>(s));
+  // curl first: its completion handlers may still want Redis; they see stopping_.
+  http_->Close([this] {
+    cmd_->Close([] {});
+    blocking_->Close([] {});
+  });
+  spdlog::info("stopped");
+}
+
+}  // namespace runwayd

@@ -1,0 +1,165 @@
+// daemon/engine.h — runwayd's one event loop and every job's state machine.
+//
+// The Engine owns the libuv loop's handles: two Redis connections (commands, and
+// blocking fetches), the curl multi engine, one timer for all tasks (TimerQueue),
+// one for intake pauses, the signal handlers. Each job in flight is a Task in a slab
+// (index `slot`, with a generation to invalidate stale timer entries), found by id
+// through `by_id_`. A task's `step` is the next thing to do for it; `busy` is true
+// while that step's I/O is outstanding. Every step's result chooses the next step:
+//
+//   taken -> kAdmit -> kMarkSent -> kCreate -> kRecordTask -> kPoll ... -> kFinish
+//                        ^  (refused create, new-task retry)      |
+//                        +----------------------------------------+
+//   kPoll -> kCancel (deadline, operator) -> kFinish
+//
+// Redis is written before each irreversible upstream step (kMarkSent before a create)
+// and right after it (kRecordTask), so a crash anywhere is recovered from Redis
+// alone (Recover()). Nothing but the Engine touches its handles; callbacks find their
+// Task by (slot, gen) and never delete a Task while it is inside a step.
+#pragma once
+
+#include <curl/curl.h>
+#include <uv.h>
+
+#include <deque>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "daemon/config.h"
+#include "daemon/timers.h"
+#include "queue/events.h"
+#include "queue/job.h"
+#include "queue/store.h"
+#include "runway/answer.h"
+#include "runway/classify.h"
+#include "runway/http.h"
+#include "runway/poll_policy.h"
+
+namespace runwayd {
+
+struct Account {
+  AccountConfig cfg;
+  curl_slist* headers = nullptr;  // owned: Authorization, version, content type
+  int64_t slow_until_ms = 0;      // monotonic: a 429 slows this account only
+  int slow_level = 0;
+  bool disabled = false;
+};
+
+enum class Step : uint8_t { kAdmit, kMarkSent, kCreate, kRecordTask, kPoll, kCancel, kFinish };
+enum class CancelReason : uint8_t { kNone, kDeadline, kOperator };
+
+struct Outcome {
+  std::string status;               // succeeded | failed | cancelled
+  ErrorClass error_class = ErrorClass::kUpstreamFailure;
+  std::string code, message;
+  std::vector<std::string> output;
+  std::string duplicate_of;
+};
+
+struct Task {
+  Job job;
+  uint32_t slot = 0, gen = 0;
+  Step step = Step::kAdmit;
+  bool busy = false;
+  bool admitted = false;            // owns P:job:<id> and its inflight entry
+  bool valid = false;               // parsed and validated
+  Account* account = nullptr;
+  std::string model;
+  std::string task_id;
+  int attempt = 0;                  // tasks created (or create attempts sent) so far
+  int create_retries = 0;
+  int step_errors = 0;              // consecutive failures of the current step
+  int polls = 0;
+  int64_t taken_at_ms = 0, submitted_at_ms = 0, deadline_ms = 0;  // wall clock
+  int64_t created_mono = 0, running_since_mono = 0, prev_poll_mono = 0;
+  double prev_progress = -1;
+  std::optional<int64_t> estimated, upstream_cost;
+  bool refund_emitted_before = false, replayed = false;
+  CancelReason cancel = CancelReason::kNone;
+  bool cancel_sent = false;
+  std::optional<Outcome> outcome;
+  std::unique_ptr<FinishWrite> write;  // built once, re-sent until Redis takes it
+};
+
+class Engine {
+ public:
+  Engine(uv_loop_t* loop, Config cfg);
+  ~Engine();
+  // Runs until SIGINT/SIGTERM and a clean close. Returns the process exit code.
+  int Run();
+  // For tests: ask the engine to stop as a signal would.
+  void RequestStop();
+
+ private:
+  // Lifecycle (engine.cc).
+  void Start();
+  void OnRedisUp();
+  void Recover();
+  void Shutdown();
+  void MaybeClose();
+  void CloseAll();
+  // Intake (intake.cc).
+  void MaybeTake();
+  void OnTaken(std::string raw);
+  void Resume(const InflightRecord& rec);
+  void PollCancels();
+  // Tasks and timers (engine.cc).
+  Task* NewTask();
+  void FreeTask(Task* t);
+  Task* Find(uint32_t slot, uint32_t gen);
+  void Schedule(Task* t, int64_t delay_ms);
+  void RunStep(Task* t);
+  void OnTick();
+  void Rearm();
+  int64_t Mono() const { return static_cast<int64_t>(uv_now(loop_)); }
+  static int64_t Wall();
+  int64_t Scaled(int64_t ms) const;
+  // Steps (flow.cc).
+  void DoAdmit(Task* t);
+  void AfterAdmit(Task* t);
+  void DoMarkSent(Task* t);
+  void DoCreate(Task* t);
+  void DoRecordTask(Task* t);
+  void DoPoll(Task* t);
+  void DoCancel(Task* t);
+  void OnTaskAnswer(Task* t, const runway::TaskAnswer& a);
+  void RetryStep(Task* t, int64_t delay_ms);
+  void NextTask(Task* t, const runway::Classification& c);
+  Account* Route(Task* t, std::string* error);
+  runway::HttpRequest Request(Account* a, const char* method, std::string path);
+  // Outcomes (outcome.cc).
+  void Fail(Task* t, ErrorClass cls, std::string code, std::string message, const char* status = "failed");
+  void Succeed(Task* t, std::vector<std::string> output);
+  void DoFinish(Task* t);
+  void BuildWrite(Task* t);
+  void AccountEvent(const char* type, const Account* a, std::vector<std::pair<std::string_view, int64_t>> ints,
+                    std::vector<std::pair<std::string_view, std::string_view>> texts);
+
+  uv_loop_t* loop_;
+  Config cfg_;
+  std::vector<std::unique_ptr<Account>> accounts_;
+  std::unique_ptr<RedisConn> cmd_, blocking_;
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<runway::HttpEngine> http_;
+  JobRules rules_;
+  runway::DurationModel durations_;
+  TimerQueue timers_;
+  std::deque<Task> slab_;           // stable addresses; free slots reused
+  std::vector<uint32_t> free_slots_;
+  std::unordered_map<std::string, uint32_t> by_id_;
+  size_t live_tasks_ = 0;
+  uv_timer_t tick_{}, intake_timer_{}, cancel_timer_{}, grace_timer_{};
+  uv_signal_t sigint_{}, sigterm_{};
+  int64_t armed_at_ = INT64_MAX;
+  bool started_ = false, recovered_ = false, taking_ = false, stopping_ = false, closed_ = false;
+  int handles_to_close_ = 0;
+  int exit_code_ = 0;
+  std::mt19937_64 rng_{std::random_device{}()};
+  double Unit() { return std::uniform_real_distribution<double>(0, 1)(rng_); }
+};
+
+}  // namespace runwayd

@@ -1,0 +1,318 @@
+// daemon/flow.cc — one job's steps: admit, mark, create, record, poll, cancel.
+//
+// Each Do*() starts one piece of I/O with the task marked busy; its callback finds
+// the task again by (slot, gen), clears busy and chooses the next step from the
+// classification (runway/classify.h). The order of the money-relevant writes:
+//   1. kMarkSent: P:job:<id> says "create_sent, attempt N" (Redis confirmed) ...
+//   2. ... only then the POST goes out;
+//   3. kRecordTask: the task id is stored as soon as the answer is read, before
+//      anything else happens to the job.
+// A crash between 1 and 3 is the one window nobody can close: recovery reports it
+// as outcome_unknown (daemon/intake.cc, Resume()).
+#include <spdlog/spdlog.h>
+
+#include "daemon/engine.h"
+#include "runway/checks.h"
+
+namespace runwayd {
+
+#define FIND_OR_RETURN(t, slot, gen) \
+  Task* t = Find(slot, gen);         \
+  if (t == nullptr) return;          \
+  t->busy = false
+
+runway::HttpRequest Engine::Request(Account* a, const char* method, std::string path) {
+  runway::HttpRequest r;
+  r.method = method;
+  r.url = cfg_.base_url + path;
+  r.headers = a->headers;
+  return r;
+}
+
+void Engine::RetryStep(Task* t, int64_t delay_ms) {
+  t->busy = false;
+  ++t->step_errors;
+  Schedule(t, delay_ms);
+}
+
+static runway::RetryHints NoHints() { return {}; }
+
+void Engine::DoAdmit(Task* t) {
+  t->busy = true;
+  store_->Admit(t->job.id, t->job.raw, t->taken_at_ms, [this, slot = t->slot, gen = t->gen](AdmitOutcome o) {
+    FIND_OR_RETURN(t, slot, gen);
+    switch (o.kind) {
+      case AdmitOutcome::kError:
+        return RetryStep(t, runway::BackoffMs(t->step_errors, 200, 5000, NoHints(), Unit()));
+      case AdmitOutcome::kDuplicateRunning:
+      case AdmitOutcome::kDuplicateDone: {
+        bool running = o.kind == AdmitOutcome::kDuplicateRunning;
+        spdlog::warn("job={} duplicate of a job {}", t->job.id, running ? "in flight" : "already finished");
+        by_id_.erase(t->job.id);
+        t->outcome = Outcome{"failed", ErrorClass::kInvalidJob, "duplicate_job",
+                             running ? "duplicate job id: the first job with this id is in flight on daemon " + o.detail
+                                     : "duplicate job id: the first job with this id already finished (" + o.detail + ")",
+                             {}, t->job.id};
+        t->step = Step::kFinish;
+        return DoFinish(t);
+      }
+      case AdmitOutcome::kOk:
+        t->admitted = true;
+        t->refund_emitted_before = o.refund_emitted;
+        t->replayed = o.replayed;
+        return AfterAdmit(t);
+    }
+  });
+}
+
+Account* Engine::Route(Task* t, std::string* error) {
+  Account* best = nullptr;
+  for (auto& a : accounts_) {
+    if (!t->job.account.empty() && a->cfg.name != t->job.account) continue;
+    if (a->disabled) continue;
+    if (best == nullptr || a->cfg.priority > best->cfg.priority) best = a.get();
+  }
+  if (best == nullptr) {
+    *error = t->job.account.empty() ? "no usable account" : "account " + t->job.account + " is not configured or disabled";
+  }
+  return best;
+}
+
+void Engine::AfterAdmit(Task* t) {
+  int64_t deadline_s = t->job.deadline_s.value_or(cfg_.default_deadline_s);
+  t->deadline_ms = t->taken_at_ms + deadline_s * 1000;
+  runway::CheckResult chk = runway::CheckJobBody(t->job, cfg_.checks);
+  if (!chk.ok) return Fail(t, ErrorClass::kInvalidInput, "invalid_input", chk.error);
+  std::string err;
+  if (t->account == nullptr) t->account = Route(t, &err);
+  if (t->account == nullptr) return Fail(t, ErrorClass::kAccountUnusable, "no_account", err);
+  t->model = t->job.facts.model;
+  if (!t->estimated) t->estimated = cfg_.prices.Cost(t->job.facts);
+  if (t->attempt == 0) t->attempt = 1;
+  t->step = Step::kMarkSent;
+  RunStep(t);
+}
+
+void Engine::DoMarkSent(Task* t) {
+  int64_t now = Wall();
+  if (t->cancel == CancelReason::kOperator)
+    return Fail(t, ErrorClass::kCancelled, "cancelled", "cancelled by an operator before a task was created", "cancelled");
+  if (now >= t->deadline_ms)
+    return Fail(t, ErrorClass::kDeadlineExceeded, "deadline_exceeded", "the deadline passed before a task was created");
+  if (t->account->slow_until_ms > Mono()) return Schedule(t, t->account->slow_until_ms - Mono());
+  t->busy = true;
+  if (t->submitted_at_ms == 0) t->submitted_at_ms = now;
+  std::vector<std::pair<std::string_view, std::string>> f = {
+      {"state", "create_sent"},  {"attempt", std::to_string(t->attempt)},
+      {"account", t->account->cfg.name}, {"model", t->model},
+      {"submitted_at", std::to_string(t->submitted_at_ms)}, {"task_id", ""}};
+  store_->Update(t->job.id, f, [this, slot = t->slot, gen = t->gen](bool ok, bool owned) {
+    FIND_OR_RETURN(t, slot, gen);
+    if (!ok) return RetryStep(t, runway::BackoffMs(t->step_errors, 200, 5000, NoHints(), Unit()));
+    if (!owned) {
+      spdlog::warn("job={} is owned by another daemon now; letting it go", t->job.id);
+      return FreeTask(t);
+    }
+    t->step_errors = 0;
+    t->step = Step::kCreate;
+    RunStep(t);
+  });
+}
+
+void Engine::DoCreate(Task* t) {
+  t->busy = true;
+  runway::HttpRequest req = Request(t->account, "POST", "/v1/" + t->job.endpoint);
+  req.body = t->job.body;
+  http_->Send(std::move(req), [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
+    FIND_OR_RETURN(t, slot, gen);
+    runway::Classification c = runway::ClassifyExchange({runway::Phase::kCreate, r.transport, r.status, r.body});
+    if (c.slow_account) {
+      Account* a = t->account;
+      a->slow_until_ms = Mono() + runway::BackoffMs(a->slow_level++, Scaled(1000), Scaled(30000), r.hints, Unit());
+    }
+    switch (c.verdict) {
+      case runway::Verdict::kSuccess: {
+        runway::CreateAnswer ca = runway::ParseCreateAnswer(r.body);
+        t->account->slow_level = 0;
+        t->task_id = ca.id;
+        if (ca.estimated_credits) t->estimated = ca.estimated_credits;
+        t->created_mono = Mono();
+        t->step_errors = 0;
+        spdlog::info("job={} task={} created (attempt {}, model {}, account {})", t->job.id, t->task_id, t->attempt,
+                     t->model, t->account->cfg.name);
+        t->step = Step::kRecordTask;
+        return RunStep(t);
+      }
+      case runway::Verdict::kRetrySame:
+        if (r.hints.should_retry == false || ++t->create_retries > cfg_.max_create_retries)
+          return Fail(t, ErrorClass::kUpstreamUnavailable, c.code, "Runway refused the create: " + c.message);
+        spdlog::info("job={} create refused ({}), retrying", t->job.id, c.code);
+        // The create certainly did not happen: say so in Redis before waiting.
+        store_->Update(t->job.id, {{"state", "refused"}}, [](bool, bool) {});
+        t->step = Step::kMarkSent;
+        return RetryStep(t, runway::BackoffMs(t->create_retries - 1, Scaled(cfg_.retry_base_ms),
+                                              Scaled(cfg_.retry_cap_ms), r.hints, Unit()));
+      case runway::Verdict::kAccountProblem:
+        if (c.account == runway::AccountIssue::kUnauthorized && !t->account->disabled) {
+          t->account->disabled = true;
+          spdlog::error("account {} disabled: Runway answered {} (bad, disabled or suspended key)",
+                        t->account->cfg.name, r.status);
+          AccountEvent("account_disabled", t->account, {{"http_status", r.status}}, {});
+        }
+        return Fail(t, c.error_class, c.code, c.message);
+      case runway::Verdict::kOutcomeUnknown:
+        if (cfg_.resubmit_unknown && t->create_retries++ < cfg_.max_create_retries) {
+          spdlog::warn("job={} create outcome unknown ({}); resubmitting as configured", t->job.id, c.code);
+          t->step = Step::kMarkSent;
+          ++t->attempt;
+          return RetryStep(t, runway::BackoffMs(0, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms), r.hints,
+                                                Unit()));
+        }
+        spdlog::warn("job={} create outcome unknown ({}): {}", t->job.id, c.code, c.message);
+        AccountEvent("outcome_unknown", t->account, {}, {{"job", t->job.id}, {"code", c.code}});
+        return Fail(t, ErrorClass::kOutcomeUnknown, c.code, c.message);
+      default:
+        return Fail(t, c.error_class, c.code, c.message);
+    }
+  });
+}
+
+void Engine::DoRecordTask(Task* t) {
+  t->busy = true;
+  std::vector<std::pair<std::string_view, std::string>> f = {
+      {"state", "task"}, {"task_id", t->task_id}, {"attempt", std::to_string(t->attempt)}};
+  if (t->estimated) f.emplace_back("estimated", std::to_string(*t->estimated));
+  store_->Update(t->job.id, f, [this, slot = t->slot, gen = t->gen](bool ok, bool owned) {
+    FIND_OR_RETURN(t, slot, gen);
+    if (!ok) return RetryStep(t, runway::BackoffMs(t->step_errors, 100, 2000, NoHints(), Unit()));
+    if (!owned) {
+      spdlog::error("job={} task={} lost ownership before its task id was recorded", t->job.id, t->task_id);
+      return FreeTask(t);
+    }
+    t->step_errors = 0;
+    t->step = Step::kPoll;
+    runway::PollInput in;
+    in.model = t->model;
+    in.duration_s = static_cast<int>(t->job.facts.duration_s);
+    in.status = runway::TaskStatus::kPending;
+    in.created_at_ms = t->created_mono;
+    in.now_ms = Mono();
+    Schedule(t, runway::NextPollDelayMs(in, durations_, cfg_.poll));
+  });
+}
+
+void Engine::DoPoll(Task* t) {
+  if (t->cancel != CancelReason::kNone && !t->cancel_sent) {
+    t->step = Step::kCancel;
+    return DoCancel(t);
+  }
+  if (t->cancel == CancelReason::kNone && Wall() >= t->deadline_ms) {
+    spdlog::warn("job={} task={} deadline passed: cancelling upstream", t->job.id, t->task_id);
+    t->cancel = CancelReason::kDeadline;
+    t->step = Step::kCancel;
+    return DoCancel(t);
+  }
+  if (t->account->slow_until_ms > Mono()) return Schedule(t, t->account->slow_until_ms - Mono());
+  t->busy = true;
+  ++t->polls;
+  http_->Send(Request(t->account, "GET", "/v1/tasks/" + t->task_id),
+              [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
+    FIND_OR_RETURN(t, slot, gen);
+    runway::Classification c = runway::ClassifyExchange({runway::Phase::kPoll, r.transport, r.status, r.body});
+    if (c.slow_account) {
+      Account* a = t->account;
+      a->slow_until_ms = Mono() + runway::BackoffMs(a->slow_level++, Scaled(1000), Scaled(30000), r.hints, Unit());
+    }
+    if (c.verdict == runway::Verdict::kSuccess) {
+      t->step_errors = 0;
+      return OnTaskAnswer(t, runway::ParseTaskAnswer(r.body));
+    }
+    if (c.verdict == runway::Verdict::kTaskGone) {
+      if (t->cancel_sent) return Fail(t, t->cancel == CancelReason::kOperator ? ErrorClass::kCancelled
+                                                                               : ErrorClass::kDeadlineExceeded,
+                                      t->cancel == CancelReason::kOperator ? "cancelled" : "deadline_exceeded",
+                                      "cancelled upstream", t->cancel == CancelReason::kOperator ? "cancelled" : "failed");
+      return Fail(t, ErrorClass::kUpstreamFailure, "task_not_found", "the task disappeared upstream (deleted elsewhere)");
+    }
+    if (c.verdict == runway::Verdict::kAccountProblem)
+      spdlog::error("job={} task={} poll refused: {} (account {})", t->job.id, t->task_id, c.message,
+                    t->account->cfg.name);
+    RetryStep(t, runway::BackoffMs(t->step_errors, Scaled(1000), Scaled(30000), r.hints, Unit()));
+  });
+}
+
+void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
+  int64_t now = Mono();
+  if (!runway::IsTerminal(a.status)) {
+    if (a.status == runway::TaskStatus::kRunning && t->running_since_mono == 0) t->running_since_mono = now;
+    if (a.estimated_credits) t->estimated = a.estimated_credits;
+    if (t->cancel_sent) {  // DELETE said 404 but the task lives: send it again
+      t->cancel_sent = false;
+      t->step = Step::kCancel;
+      return RetryStep(t, Scaled(1000));
+    }
+    runway::PollInput in;
+    in.model = t->model;
+    in.duration_s = static_cast<int>(t->job.facts.duration_s);
+    in.status = a.status;
+    in.progress = a.progress.value_or(-1);
+    in.created_at_ms = t->created_mono ? t->created_mono : now;
+    in.now_ms = now;
+    in.running_since_ms = t->running_since_mono;
+    in.prev_progress = t->prev_progress;
+    in.prev_poll_ms = t->prev_poll_mono;
+    t->prev_progress = in.progress;
+    t->prev_poll_mono = now;
+    int64_t delay = runway::NextPollDelayMs(in, durations_, cfg_.poll);
+    int64_t to_deadline = std::max<int64_t>(0, t->deadline_ms - Wall());
+    return Schedule(t, std::min(delay, to_deadline));
+  }
+  if (t->created_mono)
+    durations_.Observe(t->model, static_cast<int>(t->job.facts.duration_s), now - t->created_mono);
+  t->upstream_cost = a.cost_credits;
+  bool succeeded = a.status == runway::TaskStatus::kSucceeded;
+  runway::Classification c = runway::ClassifyTaskFailure(succeeded, a.status == runway::TaskStatus::kCancelled,
+                                                         a.failure_code, a.failure);
+  if (c.verdict == runway::Verdict::kSuccess) return Succeed(t, a.output);
+  if (c.verdict == runway::Verdict::kRetryNewTask && t->cancel == CancelReason::kNone &&
+      t->attempt < cfg_.max_attempts && Wall() < t->deadline_ms) {
+    spdlog::info("job={} task={} failed ({}), retrying with a new task", t->job.id, t->task_id, c.code);
+    ++t->attempt;
+    t->task_id.clear();
+    t->running_since_mono = t->prev_poll_mono = 0;
+    t->prev_progress = -1;
+    t->step = Step::kMarkSent;
+    return RetryStep(t, runway::BackoffMs(t->attempt - 2, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms),
+                                          NoHints(), Unit()));
+  }
+  Fail(t, c.error_class, c.code, c.message, c.error_class == ErrorClass::kCancelled ? "cancelled" : "failed");
+}
+
+void Engine::DoCancel(Task* t) {
+  t->busy = true;
+  t->cancel_sent = true;
+  http_->Send(Request(t->account, "DELETE", "/v1/tasks/" + t->task_id),
+              [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
+    FIND_OR_RETURN(t, slot, gen);
+    runway::Classification c = runway::ClassifyExchange({runway::Phase::kCancel, r.transport, r.status, r.body});
+    bool op = t->cancel == CancelReason::kOperator;
+    ErrorClass cls = op ? ErrorClass::kCancelled : ErrorClass::kDeadlineExceeded;
+    const char* code = op ? "cancelled" : "deadline_exceeded";
+    const char* status = op ? "cancelled" : "failed";
+    if (c.verdict == runway::Verdict::kSuccess) {
+      t->upstream_cost = 0;
+      return Fail(t, cls, code, op ? "cancelled by an operator" : "the deadline passed; the task was cancelled", status);
+    }
+    if (c.verdict == runway::Verdict::kTaskGone) {
+      // Not proof of a cancellation: look at the task once more.
+      t->step = Step::kPoll;
+      return RetryStep(t, 0);
+    }
+    if (t->step_errors >= 8)
+      return Fail(t, cls, code, "could not cancel the task upstream: " + c.message, status);
+    t->cancel_sent = false;
+    RetryStep(t, runway::BackoffMs(t->step_errors, Scaled(1000), Scaled(30000), r.hints, Unit()));
+  });
+}
+
+}  // namespace runwayd

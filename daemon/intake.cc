@@ -1,0 +1,141 @@
+// daemon/intake.cc — taking jobs from Redis, recovery of our own records, cancels.
+//
+// Intake alternates two fetches: a Lua batch (up to intake_batch jobs per round trip,
+// never blocking) while the queue has jobs, and one BLMOVE with a 1 s timeout on the
+// blocking connection when it is empty. Both move jobs into this daemon's processing
+// list atomically, so a taken job is in Redis until its outcome is written.
+// Intake pauses at max_in_flight and resumes as tasks finish.
+#include <spdlog/spdlog.h>
+
+#include "daemon/engine.h"
+
+namespace runwayd {
+
+void Engine::MaybeTake() {
+  if (stopping_ || !recovered_ || taking_ || closed_) return;
+  if (live_tasks_ >= cfg_.max_in_flight) return;  // FreeTask() calls us again
+  if (!cmd_->connected()) return;                  // OnRedisUp() calls us again
+  int n = static_cast<int>(std::min<size_t>(cfg_.intake_batch, cfg_.max_in_flight - live_tasks_));
+  taking_ = true;
+  store_->TakeBatch(n, [this, n](bool ok, std::vector<std::string> jobs) {
+    taking_ = false;
+    if (!ok) {
+      uv_timer_start(&intake_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->MaybeTake(); }, 500, 0);
+      return;
+    }
+    for (auto& raw : jobs) OnTaken(std::move(raw));
+    if (static_cast<int>(jobs.size()) == n) {
+      MaybeTake();
+      return;
+    }
+    if (stopping_ || !blocking_->connected() || live_tasks_ >= cfg_.max_in_flight) return;
+    taking_ = true;
+    store_->BlockingTake(1.0, [this](bool ok2, std::optional<std::string> job) {
+      taking_ = false;
+      if (job) OnTaken(std::move(*job));
+      if (!ok2) {
+        uv_timer_start(&intake_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->MaybeTake(); }, 500, 0);
+        return;
+      }
+      MaybeTake();
+    });
+  });
+}
+
+void Engine::OnTaken(std::string raw) {
+  Task* t = NewTask();
+  t->taken_at_ms = Wall();
+  JobParse p = ParseJob(raw, rules_, &t->job);
+  if (!p.ok) {
+    spdlog::warn("job={} invalid: {}", t->job.id.empty() ? "?" : t->job.id, p.error);
+    return Fail(t, ErrorClass::kInvalidJob, "invalid_job", p.error);
+  }
+  t->valid = true;
+  if (by_id_.count(t->job.id)) {
+    spdlog::warn("job={} duplicate: a job with this id is in flight here", t->job.id);
+    t->outcome = Outcome{"failed", ErrorClass::kInvalidJob, "duplicate_job",
+                         "duplicate job id: the first job with this id is still in flight on daemon " + cfg_.daemon_id,
+                         {}, t->job.id};
+    t->step = Step::kFinish;
+    return DoFinish(t);
+  }
+  by_id_[t->job.id] = t->slot;
+  t->step = Step::kAdmit;
+  RunStep(t);
+}
+
+void Engine::Resume(const InflightRecord& rec) {
+  auto field = [&](const char* k) -> std::string {
+    auto it = rec.fields.find(k);
+    return it == rec.fields.end() ? std::string() : it->second;
+  };
+  if (rec.fields.empty()) return;  // finished between SMEMBERS and HGETALL
+  Task* t = NewTask();
+  t->admitted = true;
+  std::string raw = field("raw");
+  JobParse p = ParseJob(raw, rules_, &t->job);
+  t->taken_at_ms = std::atoll(field("taken_at").c_str());
+  if (t->taken_at_ms == 0) t->taken_at_ms = Wall();
+  if (!p.ok || t->job.id != rec.id) {
+    t->job.id = rec.id;
+    return Fail(t, ErrorClass::kInvalidJob, "invalid_job", p.ok ? "record does not match its id" : p.error);
+  }
+  t->valid = true;
+  by_id_[t->job.id] = t->slot;
+  t->attempt = std::atoi(field("attempt").c_str());
+  t->submitted_at_ms = std::atoll(field("submitted_at").c_str());
+  t->model = field("model");
+  t->task_id = field("task_id");
+  std::string est = field("estimated");
+  if (!est.empty()) t->estimated = std::atoll(est.c_str());
+  std::string state = field("state");
+  std::string account = field("account");
+  for (auto& a : accounts_)
+    if (a->cfg.name == account) t->account = a.get();
+  int64_t deadline_s = t->job.deadline_s.value_or(cfg_.default_deadline_s);
+  t->deadline_ms = t->taken_at_ms + deadline_s * 1000;
+  if (state == "task" && !t->task_id.empty()) {
+    if (t->account == nullptr)
+      return Fail(t, ErrorClass::kAccountUnusable, "account_removed",
+                  "the account that created this task is no longer configured");
+    spdlog::info("job={} task={} resumed: polling the task created before the restart", t->job.id, t->task_id);
+    t->step = Step::kPoll;
+    t->created_mono = 0;  // unknown: the duration model learns nothing from this task
+    return Schedule(t, 0);
+  }
+  if (state == "create_sent") {
+    if (!cfg_.resubmit_unknown) {
+      spdlog::warn("job={} outcome unknown: a create was sent before the restart and its answer was lost",
+                   t->job.id);
+      AccountEvent("outcome_unknown", t->account, {}, {{"job", t->job.id}});
+      return Fail(t, ErrorClass::kOutcomeUnknown, "outcome_unknown",
+                  "the daemon stopped after sending a create and before reading its answer; the task may "
+                  "exist and be charged");
+    }
+    spdlog::warn("job={} resubmitting a create whose answer was lost (on_unknown_outcome = resubmit)", t->job.id);
+  }
+  // Admitted (or refused, or resubmitted): go through the checks again and create.
+  AfterAdmit(t);
+}
+
+void Engine::PollCancels() {
+  if (stopping_ || !cmd_->connected()) return;
+  store_->TakeCancels(100, [this](bool ok, std::vector<std::string> ids) {
+    if (!ok) return;
+    for (const auto& id : ids) {
+      auto it = by_id_.find(id);
+      if (it == by_id_.end()) {
+        spdlog::warn("cancel: job={} is not in flight on this daemon", id);
+        continue;
+      }
+      Task* t = &slab_[it->second];
+      if (t->outcome || t->cancel != CancelReason::kNone) continue;
+      spdlog::info("job={} task={} cancel requested by an operator", id, t->task_id);
+      t->cancel = CancelReason::kOperator;
+      // A busy task sees the flag when its step completes; an idle one acts now.
+      if (!t->busy) Schedule(t, 0);
+    }
+  });
+}
+
+}  // namespace runwayd

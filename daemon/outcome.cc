@@ -1,0 +1,130 @@
+// daemon/outcome.cc — the end of every job: one result, at most one refund.
+//
+// An outcome is decided once (Fail/Succeed), encoded once (BuildWrite), and then
+// written by one Lua script (JobStore::Finish) that pushes the result, pushes the
+// refund only if the per-job refund marker was not set yet, dead-letters what a
+// replay could fix, releases the job record and removes it from the processing
+// list. If Redis is away the task simply stays in memory in kFinish and the write is
+// retried with backoff: that is the bounded buffer of outcomes (bounded by
+// max_in_flight, because intake stops while Redis is away).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "daemon/engine.h"
+
+namespace runwayd {
+
+void Engine::Fail(Task* t, ErrorClass cls, std::string code, std::string message, const char* status) {
+  t->busy = false;
+  t->outcome = Outcome{status, cls, std::move(code), std::move(message), {}, {}};
+  t->step = Step::kFinish;
+  spdlog::info("job={} task={} {}: {} ({})", t->job.id.empty() ? "?" : t->job.id, t->task_id, status,
+               ErrorClassName(cls), t->outcome->message);
+  DoFinish(t);
+}
+
+void Engine::Succeed(Task* t, std::vector<std::string> output) {
+  t->busy = false;
+  t->outcome = Outcome{"succeeded", ErrorClass::kUpstreamFailure, {}, {}, std::move(output), {}};
+  t->step = Step::kFinish;
+  spdlog::info("job={} task={} succeeded after {} poll(s), cost {}", t->job.id, t->task_id, t->polls,
+               t->upstream_cost.value_or(-1));
+  DoFinish(t);
+}
+
+void Engine::BuildWrite(Task* t) {
+  const Outcome& o = *t->outcome;
+  const Job& j = t->job;
+  auto w = std::make_unique<FinishWrite>();
+  w->id = j.id;
+  w->reply_to = j.reply_to;
+  w->owned = t->admitted;
+  if (!t->admitted) w->raw = j.raw;  // still in the processing list
+  bool succeeded = o.status == "succeeded";
+  bool duplicate = !o.duplicate_of.empty();
+  bool refund = !succeeded && !duplicate && j.charged.value_or(0) > 0 && !t->refund_emitted_before &&
+                std::find(cfg_.no_refund_classes.begin(), cfg_.no_refund_classes.end(),
+                          ErrorClassName(o.error_class)) == cfg_.no_refund_classes.end();
+  int64_t now = Wall();
+  if (!j.id.empty()) {
+    ResultEvent e;
+    e.id = j.id;
+    e.status = o.status;
+    e.task_id = t->task_id;
+    e.account = t->account ? std::string_view(t->account->cfg.name) : std::string_view();
+    e.endpoint = j.endpoint;
+    e.model = t->model.empty() ? std::string_view(j.facts.model) : std::string_view(t->model);
+    e.output = o.output;
+    e.cost_estimated = t->estimated;
+    e.cost_upstream = t->upstream_cost;
+    e.attempts = t->attempt;
+    e.taken_at_ms = t->taken_at_ms;
+    e.submitted_at_ms = t->submitted_at_ms;
+    e.finished_at_ms = now;
+    if (j.user) e.user = *j.user;
+    e.meta = j.meta;
+    e.error_class = o.error_class;
+    e.error_code = o.code;
+    e.error_message = o.message;
+    if (refund) e.refund_credits = *j.charged;
+    e.replayed = t->replayed;
+    e.duplicate_of = o.duplicate_of;
+    w->result = EncodeResult(e);
+  }
+  if (refund) {
+    RefundEvent r;
+    r.id = j.id;
+    if (j.user) r.user = *j.user;
+    r.credits = *j.charged;
+    r.reason = o.error_class;
+    r.meta = j.meta;
+    w->refund = EncodeRefund(r);
+  }
+  // Dead letters: what ended without success that a replay might fix. Operator
+  // cancellations and duplicates are not; invalid jobs are, once corrected.
+  if (!succeeded && !duplicate && o.error_class != ErrorClass::kCancelled) {
+    DeadEntry d;
+    d.job = j.raw;
+    d.id = j.id;
+    d.reason = o.message;
+    d.error_class = o.error_class;
+    d.attempts = t->attempt;
+    d.taken_at_ms = t->taken_at_ms;
+    d.dead_at_ms = now;
+    w->dead = EncodeDead(d);
+  }
+  // The dedup marker remembers admitted jobs only: an invalid job may come back fixed.
+  if (t->admitted) w->done_value = o.status + (succeeded ? "" : std::string(":") + ErrorClassName(o.error_class));
+  t->write = std::move(w);
+}
+
+void Engine::DoFinish(Task* t) {
+  if (!t->write) BuildWrite(t);
+  t->busy = true;
+  store_->Finish(*t->write, [this, slot = t->slot, gen = t->gen](bool ok, int refunded) {
+    Task* t = Find(slot, gen);
+    if (t == nullptr) return;
+    t->busy = false;
+    if (!ok) {
+      if (t->step_errors == 0)
+        spdlog::warn("job={} outcome kept in memory until Redis takes it", t->job.id.empty() ? "?" : t->job.id);
+      return RetryStep(t, runway::BackoffMs(t->step_errors, 200, 5000, {}, Unit()));
+    }
+    if (refunded < 0) spdlog::warn("job={} is owned by another daemon; not writing its outcome", t->job.id);
+    FreeTask(t);
+  });
+}
+
+void Engine::AccountEvent(const char* type, const Account* a, std::vector<std::pair<std::string_view, int64_t>> ints,
+                          std::vector<std::pair<std::string_view, std::string_view>> texts) {
+  runwayd::AccountEvent e;
+  e.type = type;
+  e.account = a ? std::string_view(a->cfg.name) : std::string_view();
+  e.at_ms = Wall();
+  e.int_fields = std::move(ints);
+  e.text_fields = std::move(texts);
+  store_->PushEvent(EncodeAccountEvent(e));
+}
+
+}  // namespace runwayd

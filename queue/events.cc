@@ -1,0 +1,282 @@
+// queue/events.cc — JSON encoding of results, refunds, dead entries and account
+// events (docs/job-format.md). Every document is written by rapidjson's Writer.
+//
+// Strings: the Writer escapes '"', '\\' and every control character below 0x20
+// (\n, \t, ... or \u00XX); valid non-ASCII UTF-8 passes through unchanged. Invalid
+// UTF-8 is never handed to the Writer: each maximal ill-formed subsequence is
+// replaced by U+FFFD first (the Unicode "substitution of maximal subparts"
+// practice), so every event is valid JSON and valid UTF-8 whatever bytes came in.
+// We do not use kWriteValidateEncodingFlag: on a bad byte it makes String() fail
+// half-way, leaving an unterminated string in the buffer.
+#include "queue/events.h"
+
+// rapidjson 1.1.0's internal::Stack computes `nullptr + n` before its first
+// allocation (Stack::Reserve), which clang's -fsanitize=pointer-overflow reports
+// (fixed upstream after 1.1.0; harmless: the result is only compared). Exempt
+// rapidjson's own functions so sanitizer and fuzz builds stay clean.
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((no_sanitize("pointer-overflow"))), apply_to = function)
+#endif
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
+
+#include <array>
+#include <cstdio>
+#include <ctime>
+
+namespace runwayd {
+namespace {
+
+constexpr std::array<std::pair<ErrorClass, const char*>, 10> kClassNames = {{
+    {ErrorClass::kInvalidJob, "invalid_job"},
+    {ErrorClass::kInvalidInput, "invalid_input"},
+    {ErrorClass::kModeration, "moderation"},
+    {ErrorClass::kUpstreamFailure, "upstream_failure"},
+    {ErrorClass::kUpstreamInsufficientCredits, "upstream_insufficient_credits"},
+    {ErrorClass::kUpstreamUnavailable, "upstream_unavailable"},
+    {ErrorClass::kAccountUnusable, "account_unusable"},
+    {ErrorClass::kDeadlineExceeded, "deadline_exceeded"},
+    {ErrorClass::kOutcomeUnknown, "outcome_unknown"},
+    {ErrorClass::kCancelled, "cancelled"},
+}};
+
+// Length of the well-formed UTF-8 sequence at p[0..n), or 0 when it is ill-formed,
+// with *bad set to the length of its maximal ill-formed subpart (>= 1).
+size_t Utf8Sequence(const unsigned char* p, size_t n, size_t* bad) {
+  const unsigned char c = p[0];
+  if (c < 0x80) return 1;
+  size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c == 0xE0) {
+    len = 3, lo = 0xA0;  // no overlong forms
+  } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+    len = 3;
+  } else if (c == 0xED) {
+    len = 3, hi = 0x9F;  // no surrogates
+  } else if (c == 0xF0) {
+    len = 4, lo = 0x90;  // no overlong forms
+  } else if (c >= 0xF1 && c <= 0xF3) {
+    len = 4;
+  } else if (c == 0xF4) {
+    len = 4, hi = 0x8F;  // nothing above U+10FFFF
+  } else {
+    *bad = 1;  // 0x80..0xC1, 0xF5..0xFF never start a character
+    return 0;
+  }
+  size_t k = 1;
+  for (; k < len && k < n; ++k) {
+    const unsigned char d = p[k];
+    if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xBF)) break;
+  }
+  if (k == len) return len;
+  *bad = k;
+  return 0;
+}
+
+// `s` itself when it is valid UTF-8, else a copy in *scratch with U+FFFD in place
+// of every maximal ill-formed subsequence.
+std::string_view ValidUtf8(std::string_view s, std::string* scratch) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0, bad = 0;
+  while (i < n) {
+    const size_t len = Utf8Sequence(p + i, n - i, &bad);
+    if (len == 0) break;
+    i += len;
+  }
+  if (i == n) return s;
+  scratch->assign(s.substr(0, i));
+  while (i < n) {
+    const size_t len = Utf8Sequence(p + i, n - i, &bad);
+    if (len == 0) {
+      scratch->append("\xEF\xBF\xBD");
+      i += bad;
+    } else {
+      scratch->append(s.substr(i, len));
+      i += len;
+    }
+  }
+  return *scratch;
+}
+
+class JsonOut {
+ public:
+  JsonOut() : w_(buf_) {}
+
+  void BeginObject() { w_.StartObject(); }
+  void EndObject() { w_.EndObject(); }
+  void BeginArray() { w_.StartArray(); }
+  void EndArray() { w_.EndArray(); }
+  void Key(std::string_view k) { String(k, /*key=*/true); }
+  void Str(std::string_view s) { String(s, /*key=*/false); }
+  void StrOrNull(std::string_view s) { s.empty() ? Null() : Str(s); }
+  void Int(int64_t n) { w_.Int64(n); }
+  void Null() { w_.Null(); }
+  void Bool(bool b) { w_.Bool(b); }
+  // Unix milliseconds as RFC 3339; 0 (unknown) and anything before 1970 as null.
+  void Time(int64_t ms) { ms <= 0 ? Null() : Str(FormatTimeMs(ms)); }
+  // A raw JSON fragment as it came (ParseJob validated it); absent encodes as {}.
+  void Meta(std::string_view meta) {
+    if (meta.empty()) {
+      w_.StartObject();
+      w_.EndObject();
+    } else {
+      w_.RawValue(meta.data(), meta.size(), rapidjson::kObjectType);
+    }
+  }
+  std::string Take() { return std::string(buf_.GetString(), buf_.GetSize()); }
+
+ private:
+  void String(std::string_view s, bool key) {
+    std::string scratch;
+    const std::string_view v = ValidUtf8(s, &scratch);
+    const auto len = static_cast<rapidjson::SizeType>(v.size());
+    key ? w_.Key(v.data(), len) : w_.String(v.data(), len);
+  }
+
+  rapidjson::StringBuffer buf_;
+  rapidjson::Writer<rapidjson::StringBuffer> w_;
+};
+
+}  // namespace
+
+const char* ErrorClassName(ErrorClass c) {
+  for (const auto& [cls, name] : kClassNames) {
+    if (cls == c) return name;
+  }
+  return "upstream_failure";  // unreachable for a valid enumerator
+}
+
+std::optional<ErrorClass> ErrorClassFromName(std::string_view name) {
+  for (const auto& [cls, n] : kClassNames) {
+    if (name == n) return cls;
+  }
+  return std::nullopt;
+}
+
+std::string FormatTimeMs(int64_t unix_ms) {
+  constexpr int64_t kLast = 253402300799999;  // 9999-12-31T23:59:59.999Z: four-digit years only
+  if (unix_ms < 0) unix_ms = 0;
+  if (unix_ms > kLast) unix_ms = kLast;
+  const time_t secs = static_cast<time_t>(unix_ms / 1000);
+  const int ms = static_cast<int>(unix_ms % 1000);
+  struct tm tm {};
+  gmtime_r(&secs, &tm);
+  char text[80];  // 24 bytes in practice; sized for any int the compiler can imagine
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+  return text;
+}
+
+std::string EncodeResult(const ResultEvent& e) {
+  JsonOut j;
+  j.BeginObject();
+  j.Key("v"), j.Int(1);
+  j.Key("id"), j.Str(e.id);
+  j.Key("status"), j.Str(e.status);
+  j.Key("task_id"), j.StrOrNull(e.task_id);
+  j.Key("account"), j.StrOrNull(e.account);
+  j.Key("endpoint"), j.Str(e.endpoint);
+  j.Key("model"), j.Str(e.model);
+  if (e.status == "succeeded") {
+    j.Key("output");
+    j.BeginArray();
+    for (const auto& url : e.output) j.Str(url);
+    j.EndArray();
+  } else {
+    j.Key("error");
+    j.BeginObject();
+    j.Key("class"), j.Str(ErrorClassName(e.error_class));
+    j.Key("code"), j.StrOrNull(e.error_code);
+    j.Key("message"), j.Str(e.error_message);
+    j.EndObject();
+    j.Key("refund");
+    if (e.refund_credits) {
+      j.BeginObject();
+      j.Key("credits"), j.Int(*e.refund_credits);
+      j.EndObject();
+    } else {
+      j.Null();
+    }
+  }
+  j.Key("cost");
+  j.BeginObject();
+  j.Key("estimated"), e.cost_estimated ? j.Int(*e.cost_estimated) : j.Null();
+  j.Key("upstream"), e.cost_upstream ? j.Int(*e.cost_upstream) : j.Null();
+  j.EndObject();
+  j.Key("attempts"), j.Int(e.attempts);
+  j.Key("timings");
+  j.BeginObject();
+  j.Key("taken_at"), j.Time(e.taken_at_ms);
+  j.Key("submitted_at"), j.Time(e.submitted_at_ms);
+  j.Key("finished_at"), j.Time(e.finished_at_ms);
+  j.EndObject();
+  j.Key("user"), e.user ? j.Str(*e.user) : j.Null();
+  j.Key("meta"), j.Meta(e.meta);
+  if (e.replayed) j.Key("replayed"), j.Bool(true);
+  if (!e.duplicate_of.empty()) j.Key("duplicate_of"), j.Str(e.duplicate_of);
+  j.EndObject();
+  return j.Take();
+}
+
+std::string EncodeRefund(const RefundEvent& e) {
+  JsonOut j;
+  j.BeginObject();
+  j.Key("v"), j.Int(1);
+  j.Key("refund_id"), j.Str(e.id);
+  j.Key("id"), j.Str(e.id);
+  j.Key("user"), e.user ? j.Str(*e.user) : j.Null();
+  j.Key("credits"), j.Int(e.credits);
+  j.Key("reason"), j.Str(ErrorClassName(e.reason));
+  j.Key("meta"), j.Meta(e.meta);
+  j.EndObject();
+  return j.Take();
+}
+
+std::string EncodeDead(const DeadEntry& e) {
+  JsonOut j;
+  j.BeginObject();
+  j.Key("v"), j.Int(1);
+  j.Key("job"), j.Str(e.job);
+  j.Key("id"), j.StrOrNull(e.id);
+  j.Key("reason"), j.Str(e.reason);
+  j.Key("error_class"), j.Str(ErrorClassName(e.error_class));
+  j.Key("attempts"), j.Int(e.attempts);
+  j.Key("taken_at"), j.Time(e.taken_at_ms);
+  j.Key("dead_at"), j.Time(e.dead_at_ms);
+  j.EndObject();
+  return j.Take();
+}
+
+std::string EncodeAccountEvent(const AccountEvent& e) {
+  // Extra fields never repeat a key: one that is reserved or already written is skipped.
+  std::vector<std::string_view> written = {"v", "type", "account", "at"};
+  auto fresh = [&written](std::string_view k) {
+    for (auto w : written) {
+      if (w == k) return false;
+    }
+    written.push_back(k);
+    return true;
+  };
+  JsonOut j;
+  j.BeginObject();
+  j.Key("v"), j.Int(1);
+  j.Key("type"), j.Str(e.type);
+  j.Key("account"), j.StrOrNull(e.account);
+  j.Key("at"), j.Time(e.at_ms);
+  for (const auto& [k, n] : e.int_fields) {
+    if (fresh(k)) j.Key(k), j.Int(n);
+  }
+  for (const auto& [k, s] : e.text_fields) {
+    if (fresh(k)) j.Key(k), j.Str(s);
+  }
+  j.EndObject();
+  return j.Take();
+}
+
+}  // namespace runwayd

@@ -1,0 +1,686 @@
+// queue/job.cc — ParseJob: the v1 job contract (docs/job-format.md).
+//
+// Two passes of simdjson On-Demand over one padded copy of the job:
+//
+//  1. Scan: walks every value of the document once. It proves the whole text is
+//     one valid JSON object (every scalar parsed, every string unescaped, nothing
+//     after the closing brace), at most kMaxDepth levels deep, and finds repeated
+//     keys: at the top level (recorded per name, so the identity fields that are
+//     not repeated can still be read) and in every object outside `meta` (an
+//     error). On-Demand only checks what it is asked to read, so without this
+//     pass a body like {"model":"x","seed":tru} would pass unnoticed.
+//  2. Read: iterates the top-level fields once, in order, applying the rules of
+//     each field, extracting the body facts and capturing the exact bytes of
+//     `body` and `meta`.
+//
+// Decisions (documented in docs/job-format.md):
+//  - `id` length is counted in Unicode characters (code points), not bytes. An id
+//    is printable: no C0 control (< 0x20), DEL (0x7f) or C1 control (U+0080..U+009F);
+//    other UTF-8 is accepted (the document is UTF-8-validated by simdjson).
+//  - null is never accepted in place of an optional field: omit the field. Only
+//    `meta` may be null (any JSON).
+//  - Integers (v, charged, deadline_s, body.seed) are written without a fraction
+//    or exponent: 26.0 and 2.6e1 are refused.
+#include "queue/job.h"
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+namespace runwayd {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+constexpr int kMaxDepth = 64;                               // containers, the job object is 1
+constexpr int64_t kMaxCharged = (int64_t{1} << 53) - 1;     // 9007199254740991, exact in a double
+constexpr int64_t kMaxDeadlineS = 7 * 24 * 3600;            // one week
+constexpr size_t kMaxFallbackModels = 8;
+constexpr size_t kEchoBytes = 64;                           // input bytes quoted in an error
+
+constexpr std::array<std::string_view, 5> kStandardEndpoints = {
+    "image_to_video", "text_to_video", "video_to_video", "character_performance", "text_to_image"};
+
+// ---------------------------------------------------------------------------
+// Small text helpers.
+
+// Quotes at most kEchoBytes bytes of `s` for an error message: one line, control
+// characters shown as \xNN (C1 controls as \u00NN), cut on a character boundary.
+std::string Echo(std::string_view s) {
+  size_t n = s.size();
+  bool cut = false;
+  if (n > kEchoBytes) {
+    n = kEchoBytes;
+    while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    cut = true;
+  }
+  std::string out = "\"";
+  for (size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else if (c == 0xC2 && i + 1 < n && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(s[i + 1]));
+      ++i;
+    } else if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  out += '"';
+  if (cut) out += "...";
+  return out;
+}
+
+// True when `s` (valid UTF-8) holds a C0 control, DEL or a C1 control character.
+bool HasControl(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) return true;
+    if (c == 0xC2 && i + 1 < s.size()) {
+      const auto d = static_cast<unsigned char>(s[i + 1]);
+      if (d >= 0x80 && d <= 0x9F) return true;
+    }
+  }
+  return false;
+}
+
+// Characters (code points) in valid UTF-8: every byte that is not a continuation byte.
+size_t CountChars(std::string_view s) {
+  size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+std::string_view TrimRight(std::string_view s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+std::string JsonError(simdjson::error_code e) {
+  switch (e) {
+    case simdjson::EMPTY: return "job: empty, not a JSON object";
+    case simdjson::UTF8_ERROR: return "job: not valid UTF-8";
+    case simdjson::UNESCAPED_CHARS: return "job: not valid JSON (unescaped control character in a string)";
+    case simdjson::UNCLOSED_STRING: return "job: not valid JSON (unclosed string)";
+    case simdjson::DEPTH_ERROR: return fmt::format("job: nested deeper than {} levels", kMaxDepth);
+    case simdjson::TAPE_ERROR:
+      return "job: not valid JSON (misplaced or missing comma, colon, brace, bracket or key)";
+    case simdjson::INCOMPLETE_ARRAY_OR_OBJECT:
+      return "job: not valid JSON (unbalanced braces or brackets, or text after the job object)";
+    case simdjson::INCORRECT_TYPE:
+    case simdjson::T_ATOM_ERROR:
+    case simdjson::F_ATOM_ERROR:
+    case simdjson::N_ATOM_ERROR: return "job: not valid JSON (invalid value)";
+    case simdjson::NUMBER_ERROR: return "job: not valid JSON (invalid or out-of-range number)";
+    case simdjson::STRING_ERROR: return "job: not valid JSON (invalid escape in a string)";
+    default: return fmt::format("job: not valid JSON ({})", simdjson::error_message(e));
+  }
+}
+
+// Reads an integer written without fraction or exponent.
+enum class IntRead { kOk, kNotNumber, kNotInteger, kOutOfRange };
+IntRead ReadInt(od::value& v, int64_t* n) {
+  od::json_type t;
+  if (v.type().get(t) != simdjson::SUCCESS || t != od::json_type::number) return IntRead::kNotNumber;
+  const std::string_view token = TrimRight(v.raw_json_token());
+  if (token.find_first_of(".eE") != std::string_view::npos) return IntRead::kNotInteger;
+  if (v.get_int64().get(*n) != simdjson::SUCCESS) return IntRead::kOutOfRange;
+  return IntRead::kOk;
+}
+
+// What a value is, for an error message: a number or literal as written (at most
+// kEchoBytes of it), otherwise its kind ("a string", "an object", ...).
+std::string Describe(od::value& v) {
+  od::json_type t;
+  if (v.type().get(t) != simdjson::SUCCESS) return "an invalid value";
+  switch (t) {
+    case od::json_type::string: return "a string";
+    case od::json_type::object: return "an object";
+    case od::json_type::array: return "an array";
+    case od::json_type::null: return "null";
+    case od::json_type::number:
+    case od::json_type::boolean: break;
+  }
+  std::string_view token = TrimRight(v.raw_json_token());
+  if (token.size() > kEchoBytes) return std::string(token.substr(0, kEchoBytes)) + "...";
+  return std::string(token);
+}
+
+// ---------------------------------------------------------------------------
+// Pass 1: validate the whole document, find repeated keys.
+
+struct Scan {
+  std::string fatal;                     // the document cannot be trusted at all
+  std::vector<std::string> top_repeats;  // top-level keys present more than once
+  std::string nested_repeat;             // first repeated key inside a value other than meta
+};
+
+// First key present twice in `keys` (sorted in place), or nullptr.
+const std::string_view* FindRepeat(std::vector<std::string_view>& keys) {
+  std::sort(keys.begin(), keys.end());
+  auto it = std::adjacent_find(keys.begin(), keys.end());
+  return it == keys.end() ? nullptr : &*it;
+}
+
+simdjson::error_code Walk(od::value v, int depth, bool check_keys, std::string_view top, Scan* scan) {
+  od::json_type t;
+  if (auto e = v.type().get(t)) return e;
+  switch (t) {
+    case od::json_type::object: {
+      if (depth + 1 > kMaxDepth) return simdjson::DEPTH_ERROR;
+      od::object o;
+      if (auto e = v.get_object().get(o)) return e;
+      std::vector<std::string_view> keys;
+      for (auto fr : o) {
+        od::field f;
+        if (auto e = std::move(fr).get(f)) return e;
+        std::string_view k;
+        if (auto e = f.unescaped_key().get(k)) return e;
+        if (check_keys) keys.push_back(k);
+        if (auto e = Walk(f.value(), depth + 1, check_keys, top, scan)) return e;
+      }
+      if (check_keys && scan->nested_repeat.empty()) {
+        if (const std::string_view* k = FindRepeat(keys)) {
+          scan->nested_repeat = fmt::format("{}: key {} appears more than once in an object", top, Echo(*k));
+        }
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::array: {
+      if (depth + 1 > kMaxDepth) return simdjson::DEPTH_ERROR;
+      od::array a;
+      if (auto e = v.get_array().get(a)) return e;
+      for (auto er : a) {
+        od::value x;
+        if (auto e = std::move(er).get(x)) return e;
+        if (auto e = Walk(x, depth + 1, check_keys, top, scan)) return e;
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::string: {
+      std::string_view s;
+      return v.get_string().get(s);
+    }
+    case od::json_type::number: {
+      double d;
+      return v.get_double().get(d);
+    }
+    case od::json_type::boolean: {
+      bool b;
+      return v.get_bool().get(b);
+    }
+    case od::json_type::null: {
+      bool is_null = false;
+      if (auto e = v.is_null().get(is_null)) return e;
+      return is_null ? simdjson::SUCCESS : simdjson::INCORRECT_TYPE;
+    }
+  }
+  return simdjson::INCORRECT_TYPE;
+}
+
+Scan ScanDocument(od::parser& parser, const simdjson::padded_string& text) {
+  Scan scan;
+  od::document doc;
+  if (auto e = parser.iterate(text).get(doc)) {
+    scan.fatal = JsonError(e);
+    return scan;
+  }
+  od::json_type t;
+  if (auto e = doc.type().get(t)) {
+    scan.fatal = JsonError(e);
+    return scan;
+  }
+  if (t != od::json_type::object) {
+    scan.fatal = "job: not a JSON object";
+    return scan;
+  }
+  od::object root;
+  if (auto e = doc.get_object().get(root)) {
+    scan.fatal = JsonError(e);
+    return scan;
+  }
+  std::vector<std::string_view> keys;
+  for (auto fr : root) {
+    od::field f;
+    simdjson::error_code e = std::move(fr).get(f);
+    std::string_view k;
+    if (!e) e = f.unescaped_key().get(k);
+    if (!e) e = Walk(f.value(), 1, k != "meta", k, &scan);
+    if (e) {
+      scan.fatal = JsonError(e);
+      return scan;
+    }
+    keys.push_back(k);
+  }
+  // The root object is closed: anything left is trailing garbage.
+  const char* rest = nullptr;
+  if (doc.current_location().get(rest) != simdjson::OUT_OF_BOUNDS) {
+    scan.fatal = "job: not valid JSON (text after the job object)";
+    return scan;
+  }
+  std::sort(keys.begin(), keys.end());
+  for (size_t i = 1; i < keys.size(); ++i) {
+    if (keys[i] == keys[i - 1] && (scan.top_repeats.empty() || scan.top_repeats.back() != keys[i])) {
+      scan.top_repeats.emplace_back(keys[i]);
+    }
+  }
+  return scan;
+}
+
+// ---------------------------------------------------------------------------
+// Pass 2: read the fields.
+
+class Reader {
+ public:
+  Reader(const JobRules& rules, Job* out, od::document* doc) : rules_(rules), out_(out), doc_(doc) {}
+
+  // Returns a simdjson error only for a document the scan should have refused.
+  simdjson::error_code Field(std::string_view key, od::value& v, bool repeated);
+  std::string Finish();
+  // Records an error unless an earlier one was recorded.
+  void Fail(std::string e) {
+    if (first_error_.empty()) first_error_ = std::move(e);
+  }
+
+ private:
+  simdjson::error_code Version(od::value& v);
+  void Id(od::value& v);
+  void Endpoint(od::value& v);
+  simdjson::error_code Body(od::value& v);
+  simdjson::error_code BodyField(std::string_view key, od::value& v);
+  simdjson::error_code UriObject(std::string_view where, od::value& v, bool required);
+  simdjson::error_code UriArray(std::string_view where, od::value& v);
+  void Charged(od::value& v);
+  void User(od::value& v);
+  void Account(od::value& v);
+  simdjson::error_code FallbackModels(od::value& v);
+  void Deadline(od::value& v);
+  void ReplyTo(od::value& v);
+  simdjson::error_code Meta(od::value& v);
+
+  const JobRules& rules_;
+  Job* out_;
+  od::document* doc_;
+  bool seen_v_ = false, seen_id_ = false, seen_endpoint_ = false, seen_body_ = false, seen_model_ = false;
+  std::string v_error_;      // reported before anything else: another version has other rules
+  std::string first_error_;  // the first other error in document order
+};
+
+simdjson::error_code Reader::Field(std::string_view key, od::value& v, bool repeated) {
+  if (key == "v") seen_v_ = true;
+  if (key == "id") seen_id_ = true;
+  if (key == "endpoint") seen_endpoint_ = true;
+  if (key == "body") seen_body_ = true;
+  if (repeated) {
+    // Which of the values counts is ambiguous: none does.
+    if (key == "v") {
+      if (v_error_.empty()) v_error_ = "v: appears more than once";
+    } else {
+      Fail(fmt::format("{}: appears more than once", Echo(key)));
+    }
+    return simdjson::SUCCESS;
+  }
+  if (key == "v") return Version(v);
+  if (key == "id") return Id(v), simdjson::SUCCESS;
+  if (key == "endpoint") return Endpoint(v), simdjson::SUCCESS;
+  if (key == "body") return Body(v);
+  if (key == "charged") return Charged(v), simdjson::SUCCESS;
+  if (key == "user") return User(v), simdjson::SUCCESS;
+  if (key == "account") return Account(v), simdjson::SUCCESS;
+  if (key == "fallback_models") return FallbackModels(v);
+  if (key == "deadline_s") return Deadline(v), simdjson::SUCCESS;
+  if (key == "reply_to") return ReplyTo(v), simdjson::SUCCESS;
+  if (key == "meta") return Meta(v);
+  Fail(fmt::format("unknown field {}", Echo(key)));
+  return simdjson::SUCCESS;
+}
+
+simdjson::error_code Reader::Version(od::value& v) {
+  int64_t n = 0;
+  if (ReadInt(v, &n) != IntRead::kOk) {
+    v_error_ = fmt::format("v: must be the integer 1, got {}", Describe(v));
+  } else if (n != 1) {
+    v_error_ = fmt::format("v: version {} is not supported (this daemon reads version 1)", n);
+  }
+  return simdjson::SUCCESS;
+}
+
+void Reader::Id(od::value& v) {
+  std::string_view s;
+  if (v.get_string().get(s)) return Fail("id: must be a string");
+  if (s.empty()) return Fail("id: must not be empty");
+  if (HasControl(s)) return Fail(fmt::format("id: contains a control character: {}", Echo(s)));
+  if (CountChars(s) > rules_.max_id_len) {
+    return Fail(fmt::format("id: longer than {} characters", rules_.max_id_len));
+  }
+  out_->id.assign(s);
+}
+
+void Reader::Endpoint(od::value& v) {
+  std::string_view s;
+  if (v.get_string().get(s)) return Fail("endpoint: must be a string");
+  if (!IsStandardEndpoint(s) &&
+      std::find(rules_.extra_endpoints.begin(), rules_.extra_endpoints.end(), s) == rules_.extra_endpoints.end()) {
+    return Fail(fmt::format("endpoint: {} is not an allowed endpoint", Echo(s)));
+  }
+  out_->endpoint.assign(s);
+}
+
+simdjson::error_code Reader::Body(od::value& v) {
+  const char* start = v.raw_json_token().data();
+  od::object o;
+  if (v.get_object().get(o)) {
+    Fail("body: must be a JSON object");
+    return simdjson::SUCCESS;
+  }
+  for (auto fr : o) {
+    od::field f;
+    if (auto e = std::move(fr).get(f)) return e;
+    std::string_view k;
+    if (auto e = f.unescaped_key().get(k)) return e;
+    if (auto e = BodyField(k, f.value())) return e;
+  }
+  // The body object is consumed: the iterator is on the token after its '}'.
+  const char* end = nullptr;
+  if (auto e = doc_->current_location().get(end)) return e;
+  const std::string_view body = TrimRight(std::string_view(start, static_cast<size_t>(end - start)));
+  if (body.size() < 2 || body.front() != '{' || body.back() != '}') return simdjson::TAPE_ERROR;
+  out_->body.assign(body);
+  if (!seen_model_) Fail("body.model: required");
+  return simdjson::SUCCESS;
+}
+
+simdjson::error_code Reader::BodyField(std::string_view key, od::value& v) {
+  BodyFacts& facts = out_->facts;
+  if (key == "model") {
+    seen_model_ = true;
+    std::string_view s;
+    if (v.get_string().get(s) || s.empty()) {
+      Fail("body.model: must be a non-empty string");
+    } else {
+      facts.model.assign(s);
+    }
+  } else if (key == "duration") {
+    od::json_type t;
+    double d = 0;
+    if (v.type().get(t) || t != od::json_type::number || v.get_double().get(d)) {
+      Fail(fmt::format("body.duration: must be a number, got {}", Describe(v)));
+    } else if (d < 0) {
+      Fail(fmt::format("body.duration: must not be negative, got {}", Describe(v)));
+    } else {
+      facts.duration_s = d;
+      facts.has_duration = true;
+    }
+  } else if (key == "ratio") {
+    std::string_view s;
+    if (v.get_string().get(s)) {
+      Fail("body.ratio: must be a string");
+    } else {
+      facts.ratio.assign(s);
+    }
+  } else if (key == "audio") {
+    bool b = false;
+    if (v.get_bool().get(b)) {
+      Fail("body.audio: must be true or false");
+    } else {
+      facts.audio = b;
+    }
+  } else if (key == "seed") {
+    int64_t n = 0;
+    if (ReadInt(v, &n) != IntRead::kOk || n < 0) {
+      Fail(fmt::format("body.seed: must be a non-negative integer, got {}", Describe(v)));
+    } else {
+      facts.seed = n;
+    }
+  } else if (key == "promptImage") {
+    od::json_type t;
+    if (auto e = v.type().get(t)) return e;
+    if (t == od::json_type::string) {
+      std::string_view s;
+      if (auto e = v.get_string().get(s)) return e;
+      facts.asset_urls.emplace_back(s);
+    } else if (t == od::json_type::array) {
+      return UriArray("body.promptImage", v);
+    } else {
+      Fail("body.promptImage: must be a URI string or an array of {uri, position}");
+    }
+  } else if (key == "videoUri") {
+    std::string_view s;
+    if (v.get_string().get(s)) {
+      Fail("body.videoUri: must be a string");
+    } else {
+      facts.asset_urls.emplace_back(s);
+    }
+  } else if (key == "character") {
+    return UriObject("body.character", v, true);
+  } else if (key == "reference") {
+    return UriObject("body.reference", v, true);
+  } else if (key == "referenceImages") {
+    return UriArray("body.referenceImages", v);
+  } else if (key == "references") {
+    return UriArray("body.references", v);
+  }
+  // Any other key goes to Runway as it is: Runway validates what it knows.
+  return simdjson::SUCCESS;
+}
+
+// An object {"uri": "...", ...}; its uri is an asset.
+simdjson::error_code Reader::UriObject(std::string_view where, od::value& v, bool required) {
+  od::object o;
+  if (v.get_object().get(o)) {
+    Fail(fmt::format("{}: must be an object with a uri", where));
+    return simdjson::SUCCESS;
+  }
+  bool seen_uri = false;
+  for (auto fr : o) {
+    od::field f;
+    if (auto e = std::move(fr).get(f)) return e;
+    std::string_view k;
+    if (auto e = f.unescaped_key().get(k)) return e;
+    if (k != "uri") continue;
+    seen_uri = true;
+    std::string_view s;
+    if (f.value().get_string().get(s)) {
+      Fail(fmt::format("{}.uri: must be a string", where));
+    } else {
+      out_->facts.asset_urls.emplace_back(s);
+    }
+  }
+  if (required && !seen_uri) Fail(fmt::format("{}.uri: required", where));
+  return simdjson::SUCCESS;
+}
+
+// An array of {"uri": "...", ...} objects.
+simdjson::error_code Reader::UriArray(std::string_view where, od::value& v) {
+  od::array a;
+  if (v.get_array().get(a)) {
+    Fail(fmt::format("{}: must be an array of objects with a uri", where));
+    return simdjson::SUCCESS;
+  }
+  size_t i = 0;
+  for (auto er : a) {
+    od::value x;
+    if (auto e = std::move(er).get(x)) return e;
+    if (auto e = UriObject(fmt::format("{}[{}]", where, i), x, true)) return e;
+    ++i;
+  }
+  return simdjson::SUCCESS;
+}
+
+void Reader::Charged(od::value& v) {
+  int64_t n = 0;
+  switch (ReadInt(v, &n)) {
+    case IntRead::kNotNumber:
+      return Fail(fmt::format("charged: must be an integer number of credits, got {}", Describe(v)));
+    case IntRead::kNotInteger:
+      return Fail(fmt::format("charged: must be a whole number of credits, got {}", Describe(v)));
+    case IntRead::kOutOfRange:
+      return Fail(fmt::format("charged: out of range 0..{}, got {}", kMaxCharged, Describe(v)));
+    case IntRead::kOk:
+      break;
+  }
+  if (n < 0 || n > kMaxCharged) {
+    return Fail(fmt::format("charged: out of range 0..{}, got {}", kMaxCharged, n));
+  }
+  out_->charged = n;
+}
+
+void Reader::User(od::value& v) {
+  std::string_view s;
+  if (v.get_string().get(s)) return Fail("user: must be a string");
+  out_->user.emplace(s);
+}
+
+void Reader::Account(od::value& v) {
+  std::string_view s;
+  if (v.get_string().get(s) || s.empty()) return Fail("account: must be a non-empty string");
+  if (HasControl(s)) return Fail(fmt::format("account: contains a control character: {}", Echo(s)));
+  out_->account.assign(s);
+}
+
+simdjson::error_code Reader::FallbackModels(od::value& v) {
+  od::array a;
+  if (v.get_array().get(a)) {
+    Fail("fallback_models: must be an array of model names");
+    return simdjson::SUCCESS;
+  }
+  std::vector<std::string> models;
+  bool ok = true;
+  size_t i = 0;
+  for (auto er : a) {
+    od::value x;
+    if (auto e = std::move(er).get(x)) return e;
+    std::string_view s;
+    if (x.get_string().get(s) || s.empty()) {
+      if (ok) Fail(fmt::format("fallback_models[{}]: must be a non-empty string", i));
+      ok = false;
+    } else if (models.size() < kMaxFallbackModels) {
+      models.emplace_back(s);
+    }
+    ++i;
+  }
+  if (ok && i > kMaxFallbackModels) {
+    Fail(fmt::format("fallback_models: {} models, at most {} are allowed", i, kMaxFallbackModels));
+    ok = false;
+  }
+  if (ok) out_->fallback_models = std::move(models);
+  return simdjson::SUCCESS;
+}
+
+void Reader::Deadline(od::value& v) {
+  int64_t n = 0;
+  if (ReadInt(v, &n) != IntRead::kOk || n < 1 || n > kMaxDeadlineS) {
+    return Fail(fmt::format("deadline_s: must be an integer from 1 to {} seconds, got {}", kMaxDeadlineS, Describe(v)));
+  }
+  out_->deadline_s = n;
+}
+
+void Reader::ReplyTo(od::value& v) {
+  std::string_view s;
+  if (v.get_string().get(s)) return Fail("reply_to: must be a string");
+  const std::string base = rules_.prefix + ":results";
+  const bool ok = s == base || (s.size() > base.size() + 1 && s.substr(0, base.size()) == base &&
+                                s[base.size()] == ':');
+  if (!ok) {
+    return Fail(fmt::format("reply_to: must be \"{0}\" or start with \"{0}:\", got {1}", base, Echo(s)));
+  }
+  if (HasControl(s)) return Fail(fmt::format("reply_to: contains a control character: {}", Echo(s)));
+  out_->reply_to.assign(s);
+}
+
+simdjson::error_code Reader::Meta(od::value& v) {
+  od::json_type t;
+  if (auto e = v.type().get(t)) return e;
+  std::string_view text;
+  if (t == od::json_type::object) {
+    od::object o;
+    if (auto e = v.get_object().get(o)) return e;
+    if (auto e = o.raw_json().get(text)) return e;
+  } else if (t == od::json_type::array) {
+    od::array a;
+    if (auto e = v.get_array().get(a)) return e;
+    if (auto e = a.raw_json().get(text)) return e;
+  } else {
+    text = v.raw_json_token();
+  }
+  text = TrimRight(text);
+  if (text.empty()) return simdjson::TAPE_ERROR;
+  out_->meta.assign(text);
+  return simdjson::SUCCESS;
+}
+
+std::string Reader::Finish() {
+  if (!v_error_.empty()) return v_error_;
+  if (!seen_v_) return "v: required (this daemon reads version 1)";
+  if (!first_error_.empty()) return first_error_;
+  if (!seen_id_) return "id: required";
+  if (!seen_endpoint_) return "endpoint: required";
+  if (!seen_body_) return "body: required";
+  return {};
+}
+
+}  // namespace
+
+bool IsStandardEndpoint(std::string_view endpoint) {
+  return std::find(kStandardEndpoints.begin(), kStandardEndpoints.end(), endpoint) != kStandardEndpoints.end();
+}
+
+JobParse ParseJob(std::string_view raw, const JobRules& rules, Job* out) {
+  *out = Job{};
+  out->raw.assign(raw);
+  JobParse result;
+  if (raw.size() > rules.max_bytes) {
+    result.error = fmt::format("job: {} bytes, over the limit of {}", raw.size(), rules.max_bytes);
+    return result;
+  }
+
+  thread_local od::parser parser;
+  const simdjson::padded_string text(raw);
+
+  Scan scan = ScanDocument(parser, text);
+  if (!scan.fatal.empty()) {
+    result.error = std::move(scan.fatal);
+    return result;
+  }
+
+  // The document is valid: iterate it again, reading each top-level field once.
+  od::document doc;
+  od::object root;
+  simdjson::error_code e = parser.iterate(text).get(doc);
+  if (!e) e = doc.get_object().get(root);
+  Reader reader(rules, out, &doc);
+  if (!scan.nested_repeat.empty()) reader.Fail(std::move(scan.nested_repeat));
+  if (!e) {
+    for (auto fr : root) {
+      od::field f;
+      if ((e = std::move(fr).get(f))) break;
+      std::string_view key;
+      if ((e = f.unescaped_key().get(key))) break;
+      const bool repeated =
+          std::find(scan.top_repeats.begin(), scan.top_repeats.end(), key) != scan.top_repeats.end();
+      if ((e = reader.Field(key, f.value(), repeated))) break;
+    }
+  }
+  if (e) {
+    // Unreachable for a document the scan accepted; trust nothing read.
+    *out = Job{};
+    out->raw.assign(raw);
+    result.error = JsonError(e);
+    return result;
+  }
+
+  result.error = reader.Finish();
+  result.ok = result.error.empty();
+  return result;
+}
+
+}  // namespace runwayd

@@ -1,0 +1,72 @@
+// queue/scripts.cc — the scripts documented in scripts.h.
+//
+// Rules every script follows: it touches only the keys it is given (Redis Cluster
+// with a braced prefix keeps them in one slot), checks ownership before it writes a
+// job record, and never reads the clock (times come in ARGV so a replica replays
+// the same effects).
+#include "queue/scripts.h"
+
+namespace runwayd::scripts {
+
+const std::string kTakeBatch = R"lua(
+local out = {}
+for i = 1, tonumber(ARGV[1]) do
+  local v = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+  if not v then break end
+  out[i] = v
+end
+return out
+)lua";
+
+const std::string kAdmit = R"lua(
+local owner = redis.call('HGET', KEYS[1], 'daemon')
+if owner then
+  return {'dup_running', owner}
+end
+local done = redis.call('GET', KEYS[2])
+if done then
+  return {'dup_done', done}
+end
+redis.call('HSET', KEYS[1], 'raw', ARGV[2], 'daemon', ARGV[3], 'state', 'admitted',
+           'taken_at', ARGV[4], 'attempt', '0')
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('LREM', KEYS[4], 1, ARGV[2])
+local replayed = redis.call('EXISTS', KEYS[6])
+if replayed == 1 then redis.call('DEL', KEYS[6]) end
+return {'ok', tostring(redis.call('EXISTS', KEYS[5])), tostring(replayed)}
+)lua";
+
+const std::string kUpdateOwned = R"lua(
+if redis.call('HGET', KEYS[1], 'daemon') ~= ARGV[1] then
+  return 0
+end
+local fields = {}
+for i = 2, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+return 1
+)lua";
+
+const std::string kFinish = R"lua(
+local owned = ARGV[10] == '1'
+if owned and redis.call('HGET', KEYS[1], 'daemon') ~= ARGV[2] then
+  return 'not_owner'
+end
+local refunded = 0
+if ARGV[4] ~= '' and ARGV[1] ~= '' then
+  if redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[8]) then
+    redis.call('LPUSH', KEYS[4], ARGV[4])
+    refunded = 1
+  end
+end
+if ARGV[3] ~= '' then redis.call('LPUSH', KEYS[3], ARGV[3]) end
+if ARGV[7] ~= '' then redis.call('LPUSH', KEYS[8], ARGV[7]) end
+if owned then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', KEYS[2], ARGV[1])
+end
+if ARGV[9] ~= '' then redis.call('SET', KEYS[6], ARGV[9], 'EX', ARGV[5]) end
+if ARGV[6] ~= '' then redis.call('LREM', KEYS[7], 1, ARGV[6]) end
+return refunded
+)lua";
+
+}  // namespace runwayd::scripts

@@ -1,0 +1,35 @@
+// queue/scripts.h — the Lua scripts that make each job step atomic in Redis.
+//
+// Why Lua: every transition of a job (taken, admitted, create sent, task recorded,
+// finished) must leave Redis either before or after it, never between, whatever
+// crashes. Each script is one such transition; the key layout is in store.h.
+// Scripts are loaded with SCRIPT LOAD on every (re)connect and run with EVALSHA.
+#pragma once
+
+#include <string>
+
+namespace runwayd::scripts {
+
+// Moves up to ARGV[1] jobs from the queue (oldest first) into this daemon's
+// processing list and returns them. KEYS: jobs, processing.
+extern const std::string kTakeBatch;
+
+// Registers a taken job as this daemon's in-flight job, unless its id is running
+// (anywhere) or finished within the dedup window. KEYS: job, done, inflight,
+// processing, refunded, replayed. ARGV: id, raw, daemon, now_ms.
+// Returns {"ok", refunded(0/1), replayed(0/1)} | {"dup_running", owner} | {"dup_done", summary}.
+extern const std::string kAdmit;
+
+// Sets fields on a job record only if this daemon still owns it. KEYS: job.
+// ARGV: daemon, field, value, ... Returns 1, or 0 when not owned.
+extern const std::string kUpdateOwned;
+
+// The one atomic step per outcome: result, refund (guarded by the per-job marker),
+// dead letter, release of the job record and its in-flight entry, dedup marker,
+// removal from the processing list. KEYS: job, inflight, reply, refunds, refunded,
+// done, processing, dead. ARGV: id, daemon, result, refund, done_ttl_s, raw,
+// dead, refund_ttl_s, done_value, owned(1/0).
+// Returns 1 when a refund was pushed, 0 when not, "not_owner" when another daemon owns it.
+extern const std::string kFinish;
+
+}  // namespace runwayd::scripts

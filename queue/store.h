@@ -1,0 +1,116 @@
+// queue/store.h — the job's life in Redis, as typed asynchronous operations.
+//
+// Key layout (P = prefix; everything but the contract's lists is runwayd's own):
+//   P:jobs                 list   producers LPUSH, runwayd takes from the right
+//   P:processing:<daemon>  list   jobs taken but not yet admitted (BLMOVE/LMOVE target)
+//   P:inflight:<daemon>    set    ids this daemon owns
+//   P:job:<id>             hash   the in-flight record: raw, daemon, state, attempt,
+//                                 account, model, task_id, taken_at, submitted_at
+//   P:done:<id>            string dedup marker for finished ids (TTL = dedup window)
+//   P:refunded:<id>        string "a refund was emitted" (TTL = refund window)
+//   P:replayed:<id>        string set by scripts/replay, read once by admission
+//   P:results[:...], P:refunds, P:events, P:dead   the contract's lists
+//
+// A job is never only in memory: it moves atomically jobs -> processing -> (admit)
+// job hash + inflight set -> (finish) result/refund/dead. Every operation calls its
+// callback exactly once; `ok == false` means Redis did not answer (the caller retries).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "queue/redis.h"
+
+namespace runwayd {
+
+struct Keys {
+  std::string prefix;
+  std::string daemon;
+  std::string jobs() const { return prefix + ":jobs"; }
+  std::string processing() const { return prefix + ":processing:" + daemon; }
+  std::string inflight() const { return prefix + ":inflight:" + daemon; }
+  std::string job(std::string_view id) const { return prefix + ":job:" + std::string(id); }
+  std::string done(std::string_view id) const { return prefix + ":done:" + std::string(id); }
+  std::string refunded(std::string_view id) const { return prefix + ":refunded:" + std::string(id); }
+  std::string replayed(std::string_view id) const { return prefix + ":replayed:" + std::string(id); }
+  std::string results() const { return prefix + ":results"; }
+  std::string refunds() const { return prefix + ":refunds"; }
+  std::string events() const { return prefix + ":events"; }
+  std::string dead() const { return prefix + ":dead"; }
+  std::string cancel() const { return prefix + ":cancel"; }
+};
+
+struct AdmitOutcome {
+  enum Kind { kOk, kDuplicateRunning, kDuplicateDone, kError } kind = kError;
+  bool refund_emitted = false;  // kOk: a refund was already emitted for this id (replay)
+  bool replayed = false;        // kOk: scripts/replay put it back
+  std::string detail;           // duplicates: owner daemon or the first's summary
+};
+
+// What recovery finds for one in-flight id of this daemon.
+struct InflightRecord {
+  std::string id;
+  std::map<std::string, std::string> fields;  // empty when the hash is gone
+};
+
+// One terminal write. Empty strings mean "nothing of that kind".
+struct FinishWrite {
+  std::string id;          // may be empty for an unidentifiable job
+  std::string reply_to;    // list for the result
+  std::string result;      // result event JSON
+  std::string refund;      // refund event JSON
+  std::string dead;        // dead-letter entry JSON
+  std::string raw;         // remove this raw from the processing list (not yet admitted)
+  std::string done_value;  // dedup marker value; empty: set none
+  bool owned = false;      // the job hash / inflight entry belong to this daemon
+};
+
+class JobStore {
+ public:
+  struct Options {
+    int64_t done_ttl_s = 24 * 3600;       // dedup window
+    int64_t refund_ttl_s = 90 * 24 * 3600;
+  };
+  JobStore(RedisConn* cmd, RedisConn* blocking, Keys keys, Options opts);
+
+  const Keys& keys() const { return keys_; }
+
+  // Queues SCRIPT LOAD of every script; call from the command connection's OnUp
+  // hook so the SHAs are known again after each reconnect (until then EVAL is used).
+  void LoadScripts();
+
+  // Takes up to `max` jobs without blocking (one round trip).
+  void TakeBatch(int max, std::function<void(bool ok, std::vector<std::string> jobs)> cb);
+  // Blocks up to timeout_s on the blocking connection for one job.
+  void BlockingTake(double timeout_s, std::function<void(bool ok, std::optional<std::string> job)> cb);
+  void Admit(std::string_view id, std::string_view raw, int64_t now_ms, std::function<void(AdmitOutcome)> cb);
+  // Sets fields of an owned job record; ok=false: Redis did not answer; owned=false: lost it.
+  void Update(std::string_view id, const std::vector<std::pair<std::string_view, std::string>>& fields,
+              std::function<void(bool ok, bool owned)> cb);
+  // result: 1/0 refund pushed; -1 not owner; ok=false: Redis did not answer (retry).
+  void Finish(const FinishWrite& w, std::function<void(bool ok, int refund_pushed)> cb);
+  // Recovery: this daemon's processing list, and its in-flight records.
+  void LoadProcessing(std::function<void(bool ok, std::vector<std::string>)> cb);
+  void LoadInflight(std::function<void(bool ok, std::vector<InflightRecord>)> cb);
+  // Pops up to `max` ids from P:cancel (operators' cancel requests).
+  void TakeCancels(int max, std::function<void(bool ok, std::vector<std::string>)> cb);
+  // LPUSH + LTRIM on P:events (capped at 10,000 entries).
+  void PushEvent(std::string json);
+
+ private:
+  RedisConn* cmd_;
+  RedisConn* blocking_;
+  Keys keys_;
+  Options opts_;
+  std::map<const std::string*, std::string> sha_;  // script -> SHA1 from SCRIPT LOAD
+  void Eval(const std::string& script, const std::vector<std::string_view>& keys,
+            const std::vector<std::string_view>& args, RedisConn::Callback cb);
+};
+
+
+}  // namespace runwayd

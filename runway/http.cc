@@ -1,0 +1,312 @@
+// runway/http.cc — curl multi on libuv (see http.h).
+//
+// Shape follows curl's docs/examples/multi-uv.c, with the fixes that example lacks:
+// curl_multi_info_read is drained after every socket action, a 0 ms timeout is
+// mapped to 1 ms, every curl return code is checked, and on Close() the loop keeps
+// running until curl has closed its sockets and every uv_poll_t is closed.
+#include "runway/http.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <ctime>
+#include <unordered_set>
+
+namespace runwayd::runway {
+
+struct HttpEngine::Transfer {
+  HttpEngine* engine;
+  CURL* easy;
+  Callback cb;
+  std::string body_out;
+  size_t read_pos = 0;
+  bool too_big = false;
+  HttpResult res;
+};
+
+struct HttpEngine::Socket {
+  uv_poll_t poll;
+  HttpEngine* engine;
+  curl_socket_t fd;
+};
+
+Transport TransportFor(CURLcode code, long request_bytes) {
+  switch (code) {
+    case CURLE_OK:
+      return Transport::kAnswered;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+      return Transport::kNotSent;
+    case CURLE_OPERATION_TIMEDOUT:
+      return request_bytes == 0 ? Transport::kNotSent : Transport::kTimeout;
+    default:
+      return request_bytes == 0 ? Transport::kNotSent : Transport::kSentNoAnswer;
+  }
+}
+
+HttpEngine::HttpEngine(uv_loop_t* loop, HttpOptions opts) : loop_(loop), opts_(std::move(opts)) {
+  timer_ = new uv_timer_t;
+  uv_timer_init(loop_, timer_);
+  timer_->data = this;
+  multi_ = curl_multi_init();
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, OnSocketC);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, OnTimerC);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, opts_.max_host_connections);
+  curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, opts_.max_total_connections);
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, opts_.max_total_connections);
+}
+
+HttpEngine::~HttpEngine() {
+  for (CURL* e : easy_pool_) curl_easy_cleanup(e);
+}
+
+CURL* HttpEngine::AcquireEasy() {
+  if (!easy_pool_.empty()) {
+    CURL* e = easy_pool_.back();
+    easy_pool_.pop_back();
+    curl_easy_reset(e);
+    return e;
+  }
+  return curl_easy_init();
+}
+
+size_t HttpEngine::OnWriteC(char* ptr, size_t size, size_t n, void* userdata) {
+  auto* t = static_cast<Transfer*>(userdata);
+  size_t len = size * n;
+  if (t->res.body.size() + len > t->engine->opts_.max_response_bytes) {
+    t->too_big = true;
+    return 0;  // aborts the transfer with CURLE_WRITE_ERROR
+  }
+  t->res.body.append(ptr, len);
+  return len;
+}
+
+size_t HttpEngine::OnReadC(char* ptr, size_t size, size_t n, void* userdata) {
+  auto* t = static_cast<Transfer*>(userdata);
+  size_t len = std::min(size * n, t->body_out.size() - t->read_pos);
+  std::copy_n(t->body_out.data() + t->read_pos, len, ptr);
+  t->read_pos += len;
+  return len;
+}
+
+void HttpEngine::Send(HttpRequest req, Callback cb) {
+  auto* t = new Transfer{this, AcquireEasy(), std::move(cb), std::move(req.body), 0, false, {}};
+  CURL* e = t->easy;
+  bool ok = e != nullptr;
+  auto set = [&](CURLoption o, auto v) { ok = ok && curl_easy_setopt(e, o, v) == CURLE_OK; };
+  set(CURLOPT_URL, req.url.c_str());
+  set(CURLOPT_PRIVATE, t);
+  set(CURLOPT_WRITEFUNCTION, OnWriteC);
+  set(CURLOPT_WRITEDATA, t);
+  set(CURLOPT_HTTPHEADER, req.headers);
+  set(CURLOPT_NOSIGNAL, 1L);
+  set(CURLOPT_CONNECTTIMEOUT_MS, opts_.connect_timeout_ms);
+  set(CURLOPT_TIMEOUT_MS, opts_.request_timeout_ms);
+  set(CURLOPT_PIPEWAIT, 1L);
+  set(CURLOPT_TCP_KEEPALIVE, 1L);
+  set(CURLOPT_USERAGENT, opts_.user_agent.c_str());
+  set(CURLOPT_PROTOCOLS_STR, "http,https");
+  set(CURLOPT_FOLLOWLOCATION, 0L);
+  if (!opts_.ca_file.empty()) set(CURLOPT_CAINFO, opts_.ca_file.c_str());
+  std::string_view method = req.method;
+  if (method == "POST") {
+    // A read callback and no seek callback: curl cannot rewind, so it cannot resend.
+    set(CURLOPT_POST, 1L);
+    set(CURLOPT_READFUNCTION, OnReadC);
+    set(CURLOPT_READDATA, t);
+    set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body_out.size()));
+  } else if (method != "GET") {
+    set(CURLOPT_CUSTOMREQUEST, req.method);
+  }
+  if (ok && !closing_ && curl_multi_add_handle(multi_, e) == CURLM_OK) {
+    ++in_flight_;
+    live_.insert(t);
+    return;
+  }
+  // Could not start: report it from the loop, never from inside Send().
+  ++in_flight_;
+  live_.insert(t);
+  t->res.curl_error = closing_ ? "shutting down" : "could not start the request";
+  failed_.push_back(t);
+  if (!closing_) uv_timer_start(timer_, OnUvTimerC, 1, 0);
+}
+
+int HttpEngine::OnSocketC(CURL*, curl_socket_t s, int what, void* userp, void* socketp) {
+  auto* self = static_cast<HttpEngine*>(userp);
+  auto* sock = static_cast<Socket*>(socketp);
+  if (what == CURL_POLL_REMOVE) {
+    if (sock) {
+      uv_poll_stop(&sock->poll);
+      uv_close(reinterpret_cast<uv_handle_t*>(&sock->poll), [](uv_handle_t* h) {
+        auto* so = static_cast<Socket*>(h->data);
+        HttpEngine* eng = so->engine;
+        delete so;
+        --eng->sockets_open_;
+        eng->MaybeFinishClose();
+      });
+      curl_multi_assign(self->multi_, s, nullptr);
+    }
+    return 0;
+  }
+  if (sock == nullptr) {
+    sock = new Socket{{}, self, s};
+    if (uv_poll_init_socket(self->loop_, &sock->poll, s) != 0) {
+      delete sock;
+      spdlog::error("http: cannot watch socket {}", s);
+      return -1;
+    }
+    sock->poll.data = sock;
+    ++self->sockets_open_;
+    curl_multi_assign(self->multi_, s, sock);
+  }
+  int events = 0;
+  if (what & CURL_POLL_IN) events |= UV_READABLE;
+  if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+  uv_poll_start(&sock->poll, events, OnPollC);
+  return 0;
+}
+
+int HttpEngine::OnTimerC(CURLM*, long timeout_ms, void* userp) {
+  auto* self = static_cast<HttpEngine*>(userp);
+  if (timeout_ms < 0) {
+    if (self->failed_.empty()) uv_timer_stop(self->timer_);
+  } else {
+    // 0 would make us call curl back from inside its own callback chain: use 1 ms.
+    uv_timer_start(self->timer_, OnUvTimerC, static_cast<uint64_t>(std::max(timeout_ms, 1L)), 0);
+  }
+  return 0;
+}
+
+void HttpEngine::OnUvTimerC(uv_timer_t* t) {
+  auto* self = static_cast<HttpEngine*>(t->data);
+  std::vector<Transfer*> failed;
+  failed.swap(self->failed_);
+  for (Transfer* tr : failed) self->Complete(tr, CURLE_FAILED_INIT);
+  if (self->multi_) self->Action(CURL_SOCKET_TIMEOUT, 0);
+}
+
+void HttpEngine::OnPollC(uv_poll_t* p, int status, int events) {
+  auto* sock = static_cast<Socket*>(p->data);
+  int flags = 0;
+  if (status < 0) {
+    flags = CURL_CSELECT_ERR;
+  } else {
+    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+  }
+  sock->engine->Action(sock->fd, flags);
+}
+
+void HttpEngine::Action(curl_socket_t s, int flags) {
+  int running = 0;
+  CURLMcode rc = curl_multi_socket_action(multi_, s, flags, &running);
+  if (rc != CURLM_OK) spdlog::error("http: curl_multi_socket_action: {}", curl_multi_strerror(rc));
+  Drain();
+}
+
+void HttpEngine::Drain() {
+  int left = 0;
+  while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
+    if (m->msg != CURLMSG_DONE) continue;
+    Transfer* t = nullptr;
+    curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+    CURLcode code = m->data.result;
+    CURLMcode rc = curl_multi_remove_handle(multi_, m->easy_handle);
+    if (rc != CURLM_OK) spdlog::error("http: curl_multi_remove_handle: {}", curl_multi_strerror(rc));
+    Complete(t, code);
+  }
+}
+
+void HttpEngine::Complete(Transfer* t, CURLcode code) {
+  HttpResult& r = t->res;
+  CURL* e = t->easy;
+  long req_bytes = 0;
+  if (e != nullptr && code != CURLE_FAILED_INIT) {
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &req_bytes);
+    curl_easy_getinfo(e, CURLINFO_TOTAL_TIME, &r.seconds);
+    auto header = [e](const char* name) -> std::string_view {
+      struct curl_header* h = nullptr;
+      if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h && h->value) return h->value;
+      return {};
+    };
+    r.hints = ParseRetryHints(header("x-should-retry"), header("retry-after-ms"), header("retry-after"),
+                              static_cast<int64_t>(time(nullptr)));
+  }
+  r.curl_code = static_cast<int>(code);
+  if (t->too_big) {
+    r.transport = Transport::kAnswered;  // the status line was read; the body is not usable
+    r.body.clear();
+    r.curl_error = "response body over the size limit";
+  } else if (code == CURLE_FAILED_INIT) {
+    r.transport = Transport::kNotSent;
+  } else {
+    r.transport = TransportFor(code, req_bytes);
+    if (code != CURLE_OK && r.curl_error.empty()) r.curl_error = curl_easy_strerror(code);
+    if (r.transport != Transport::kAnswered) r.status = 0;
+  }
+  if (e != nullptr) {
+    if (easy_pool_.size() < 1024) easy_pool_.push_back(e);
+    else curl_easy_cleanup(e);
+  }
+  --in_flight_;
+  live_.erase(t);
+  try {
+    t->cb(std::move(r));
+  } catch (const std::exception& ex) {
+    spdlog::error("http: completion handler threw: {}", ex.what());
+  } catch (...) {
+    spdlog::error("http: completion handler threw");
+  }
+  delete t;
+  MaybeFinishClose();
+}
+
+void HttpEngine::Close(std::function<void()> done) {
+  if (closing_) return;
+  closing_ = true;
+  close_done_ = std::move(done);
+  std::vector<Transfer*> live(live_.begin(), live_.end());
+  for (Transfer* t : live) {
+    if (std::find(failed_.begin(), failed_.end(), t) != failed_.end()) continue;
+    curl_multi_remove_handle(multi_, t->easy);
+    t->res.curl_error = "shutting down";
+    Complete(t, CURLE_FAILED_INIT);
+  }
+  // Completion handlers may try to send more; those fail here too, until none is left.
+  while (!failed_.empty()) {
+    std::vector<Transfer*> failed;
+    failed.swap(failed_);
+    for (Transfer* t : failed) Complete(t, CURLE_FAILED_INIT);
+  }
+  // curl closes its cached connections here and tells us CURL_POLL_REMOVE for each;
+  // their uv_poll_t handles finish closing on the next loop iteration.
+  CURLMcode rc = curl_multi_cleanup(multi_);
+  if (rc != CURLM_OK) spdlog::error("http: curl_multi_cleanup: {}", curl_multi_strerror(rc));
+  multi_ = nullptr;
+  uv_timer_stop(timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) {
+    auto* self = static_cast<HttpEngine*>(h->data);
+    delete reinterpret_cast<uv_timer_t*>(h);
+    self->timer_closed_ = true;
+    self->MaybeFinishClose();
+  });
+}
+
+void HttpEngine::MaybeFinishClose() {
+  if (!closing_ || !timer_closed_ || sockets_open_ != 0 || in_flight_ != 0 || !close_done_) return;
+  auto done = std::move(close_done_);
+  close_done_ = nullptr;
+  done();
+}
+
+}  // namespace runwayd::runway

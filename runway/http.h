@@ -1,0 +1,107 @@
+// runway/http.h — HTTP requests on the daemon's libuv loop, through curl's multi interface.
+//
+// One HttpEngine owns one CURLM driven by curl_multi_socket_action: one uv_poll_t per
+// socket curl asks about, one uv_timer_t for curl's timeout (a 0 ms timeout becomes
+// 1 ms so curl is never re-entered from its own callback), curl_multi_info_read drained
+// after every action. Connections are reused (HTTP/2 multiplexing when offered,
+// keep-alive otherwise) up to `max_host_connections` per host; easy handles are pooled.
+//
+// Money rule for POSTs (task creation): the body is handed to curl through a read
+// callback with no seek callback, so curl can never silently resend it on a fresh
+// connection after a reused one died; such a request fails with kSentNoAnswer and
+// the caller decides (outcome unknown), instead of risking a second paid task.
+//
+// Every callback passed to Send() runs exactly once, from the loop, never inside
+// Send(). Close() aborts what is in flight (their callbacks run with kNotSent) and
+// keeps the loop running until curl's sockets are closed. Send() after Close() is a bug.
+#pragma once
+
+#include <curl/curl.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "runway/classify.h"
+
+namespace runwayd::runway {
+
+struct HttpOptions {
+  long connect_timeout_ms = 5000;
+  long request_timeout_ms = 60000;
+  long max_host_connections = 64;  // cap per host; excess requests queue inside curl
+  long max_total_connections = 256;
+  size_t max_response_bytes = 4 << 20;  // larger bodies fail the request
+  std::string ca_file;                  // extra CA bundle for private endpoints
+  std::string user_agent = "runwayd/0.1";
+};
+
+struct HttpRequest {
+  const char* method = "GET";     // GET, POST, DELETE
+  std::string url;
+  std::string body;               // POST only
+  const curl_slist* headers = nullptr;  // borrowed: must outlive the request (per-account list)
+};
+
+struct HttpResult {
+  Transport transport = Transport::kAnswered;
+  long status = 0;
+  std::string body;
+  RetryHints hints;
+  int curl_code = 0;
+  std::string curl_error;         // one line, for logs (never contains headers)
+  double seconds = 0;             // total time
+};
+
+class HttpEngine {
+ public:
+  using Callback = std::function<void(HttpResult&&)>;
+  HttpEngine(uv_loop_t* loop, HttpOptions opts);
+  ~HttpEngine();
+  HttpEngine(const HttpEngine&) = delete;
+  HttpEngine& operator=(const HttpEngine&) = delete;
+
+  void Send(HttpRequest req, Callback cb);
+  size_t in_flight() const { return in_flight_; }
+  // Aborts every request (their callbacks run with transport kNotSent, curl_code -1),
+  // cleans curl up while the loop closes its sockets; `done` runs when all handles closed.
+  void Close(std::function<void()> done);
+
+ private:
+  struct Transfer;
+  struct Socket;
+  static int OnSocketC(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
+  static int OnTimerC(CURLM* multi, long timeout_ms, void* userp);
+  static void OnUvTimerC(uv_timer_t* t);
+  static void OnPollC(uv_poll_t* p, int status, int events);
+  static size_t OnWriteC(char* ptr, size_t size, size_t n, void* userdata);
+  static size_t OnReadC(char* ptr, size_t size, size_t n, void* userdata);
+  void Action(curl_socket_t s, int flags);
+  void Drain();
+  void Complete(Transfer* t, CURLcode code);
+  CURL* AcquireEasy();
+  void MaybeFinishClose();
+
+  uv_loop_t* loop_;
+  HttpOptions opts_;
+  CURLM* multi_ = nullptr;
+  uv_timer_t* timer_;             // owned; freed in its close callback
+  std::vector<CURL*> easy_pool_;
+  std::unordered_set<Transfer*> live_;   // every transfer whose callback has not run
+  std::vector<Transfer*> failed_;        // could not start; completed from the timer
+  size_t in_flight_ = 0;
+  int sockets_open_ = 0;          // uv_poll_t handles not yet closed
+  bool closing_ = false;
+  bool timer_closed_ = false;
+  std::function<void()> close_done_;
+};
+
+// Maps a curl result onto the classification's transport outcome. `request_bytes`
+// is CURLINFO_REQUEST_SIZE: 0 means nothing was sent, so the request was refused.
+Transport TransportFor(CURLcode code, long request_bytes);
+
+}  // namespace runwayd::runway

@@ -1,0 +1,164 @@
+// runway/poll_policy.cc — aiming polls at the expected end of a task.
+//
+// The policy keeps a window [lo, hi] in which the task will first be *seen*
+// finished, and polls inside it, towards its early end:
+//   - past run times of the same (model, duration) give created + mean +/- 2 dev;
+//   - the task's own `progress` (RUNNING) bounds its rate: from the start of the run
+//     (a lower bound), and between two readings (both bounds, allowing for Runway's
+//     5 s update tick), hence the remaining time;
+//   - with neither, a geometric schedule from first_poll_ms.
+// A poll that finds the task still running narrows the window (a longer baseline, a
+// better rate), so polls converge on the finish; once the window has passed, the
+// task is polled every min_interval_ms (Runway updates a task at most every 5 s, so
+// polling faster learns nothing). Every interval is multiplied by time_scale; learned
+// run times and measured rates are already on the caller's clock.
+//
+// Measured in tests/unit/poll_policy_test.cc against the SDK's 6 s +/- 1.5 s.
+#include "runway/poll_policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace runwayd::runway {
+namespace {
+
+constexpr double kAlpha = 0.2;  // EWMA weight of a new observation
+// Keys come from job bodies (models allowed by configuration): bound the table.
+constexpr size_t kMaxKeys = 4096;
+
+std::string Key(std::string_view model, int duration_s) {
+  std::string k(model);
+  k.push_back('/');
+  k.append(std::to_string(duration_s));
+  return k;
+}
+
+int64_t Scaled(int64_t ms, double scale) {
+  const double v = static_cast<double>(ms) * scale;
+  if (!(v >= 1)) return 1;  // also NaN
+  if (v > 9.0e15) return static_cast<int64_t>(9.0e15);
+  return static_cast<int64_t>(std::llround(v));
+}
+
+}  // namespace
+
+void DurationModel::Observe(std::string_view model, int duration_s, int64_t run_ms) {
+  if (run_ms <= 0) return;
+  std::string key = Key(model, duration_s);
+  if (stats_.size() >= kMaxKeys && stats_.find(key) == stats_.end()) return;
+  Stat& s = stats_[std::move(key)];
+  const double x = static_cast<double>(run_ms);
+  if (s.n == 0) {
+    s.mean = x;
+    s.dev = x / 4;  // no spread known yet: assume a wide one
+  } else {
+    s.dev = (1 - kAlpha) * s.dev + kAlpha * std::fabs(x - s.mean);
+    s.mean = (1 - kAlpha) * s.mean + kAlpha * x;
+  }
+  ++s.n;
+}
+
+bool DurationModel::Expect(std::string_view model, int duration_s, int64_t* mean_ms, int64_t* dev_ms) const {
+  auto it = stats_.find(Key(model, duration_s));
+  if (it == stats_.end() || it->second.n == 0) return false;
+  if (mean_ms != nullptr) *mean_ms = static_cast<int64_t>(std::llround(it->second.mean));
+  if (dev_ms != nullptr) *dev_ms = static_cast<int64_t>(std::llround(it->second.dev));
+  return true;
+}
+
+namespace {
+
+// Where to poll inside the window in which the task can first be seen finished:
+// lo + theta * (hi - lo). Low values poll early (a poll that comes too soon costs
+// one more GET and narrows the window; one that comes too late delays the result).
+constexpr double kThetaHistory = 0.2;   // window from past run times only
+constexpr double kThetaProgress = 0.5;  // window narrowed by the task's own progress
+// Past run times: a task is expected within mean +/- kSpread * mean abs deviation...
+constexpr double kSpread = 2.0;
+// ...but the first look at a task with history comes no later than this fraction of
+// the mean: early enough to read its progress, whatever the learned spread says
+// (a learned mean that drifted late cannot then make every early task late).
+constexpr double kFirstLookOfMean = 0.5;
+
+}  // namespace
+
+int64_t NextPollDelayMs(const PollInput& in, const DurationModel& model, const PollConfig& cfg) {
+  const double scale = (std::isfinite(cfg.time_scale) && cfg.time_scale > 0) ? cfg.time_scale : 1.0;
+  const int64_t min_iv = Scaled(std::max<int64_t>(cfg.min_interval_ms, 1), scale);
+  const int64_t max_iv = std::max(min_iv, Scaled(cfg.max_interval_ms, scale));
+  auto clamp_delay = [&](double d) -> int64_t {
+    if (!(d > static_cast<double>(min_iv))) return min_iv;  // also NaN
+    if (d > static_cast<double>(max_iv)) return max_iv;
+    return static_cast<int64_t>(d);
+  };
+
+  if (in.status == TaskStatus::kThrottled) {
+    return clamp_delay(static_cast<double>(Scaled(cfg.throttled_interval_ms, scale)));
+  }
+  if (IsTerminal(in.status)) return min_iv;
+  const double p = in.progress;
+  if (in.status == TaskStatus::kRunning && p >= 1.0) return min_iv;  // done, not yet marked
+
+  const double now = static_cast<double>(in.now_ms);
+  const double created = static_cast<double>(in.created_at_ms);
+  // Runway updates a task at most once per `tick`: what a poll shows is as of some
+  // moment in (now - tick, now], and a finish shows up to one tick after it happens.
+  const double tick = static_cast<double>(min_iv);
+
+  // The window [lo, hi] (absolute ms) in which the task will first be seen finished.
+  double lo = now, hi = 0;
+  bool known = false;
+
+  int64_t mean_i = 0, dev_i = 0;
+  if (model.Expect(in.model, in.duration_s, &mean_i, &dev_i)) {
+    const double mean = static_cast<double>(mean_i), dev = static_cast<double>(dev_i);
+    lo = std::max(now, created + std::min(mean - kSpread * dev, mean * kFirstLookOfMean));
+    hi = created + mean + kSpread * dev + tick;
+    known = true;
+  }
+
+  if (in.status == TaskStatus::kRunning && p > 0) {
+    // Bounds on the rate of progress (per ms). The run started no earlier than
+    // `start_lo` (creation, or a tick before the previous poll if that poll saw the
+    // task not yet running), and the progress shown is as of no later than now.
+    double start_lo = created;
+    if (in.running_since_ms == in.now_ms && in.prev_poll_ms > 0) {
+      start_lo = std::max(created, static_cast<double>(in.prev_poll_ms) - tick);
+    }
+    double rate_lo = p / std::max(now - start_lo, 1.0);
+    double rate_hi = 0;  // 0: unbounded
+    // Two readings: the progress between them took (gap - tick, gap + tick).
+    if (in.prev_progress >= 0 && in.prev_poll_ms > 0 && in.now_ms > in.prev_poll_ms) {
+      const double gap = static_cast<double>(in.now_ms - in.prev_poll_ms);
+      const double dp = p - in.prev_progress;
+      if (dp > 0) {
+        rate_lo = std::max(rate_lo, dp / (gap + tick));
+        if (gap > tick) rate_hi = dp / (gap - tick);
+      }
+    }
+    const double p_lo = std::max(now, now - tick + (rate_hi > 0 ? (1 - p) / rate_hi : 0.0));
+    const double p_hi = now + (1 - p) / rate_lo + tick;
+    if (known && std::max(lo, p_lo) <= std::min(hi, p_hi)) {
+      lo = std::max(lo, p_lo);  // both agree: keep what both allow
+      hi = std::min(hi, p_hi);
+    } else {
+      lo = p_lo;  // the task's own progress beats the history of others
+      hi = p_hi;
+    }
+    return clamp_delay(lo + kThetaProgress * (hi - lo) - now);
+  }
+
+  if (known) {
+    if (hi <= now) return min_iv;  // later than expected: every min interval
+    return clamp_delay(lo + kThetaHistory * (hi - lo) - now);
+  }
+
+  // Nothing known: first poll after first_poll_ms, then every half of the time
+  // elapsed so far (a geometric schedule), never faster than min, never slower than max.
+  const double elapsed = std::max(0.0, now - created);
+  const double first = static_cast<double>(Scaled(cfg.first_poll_ms, scale));
+  if (elapsed < first) return clamp_delay(first - elapsed);
+  return clamp_delay(elapsed / 2);
+}
+
+}  // namespace runwayd::runway

@@ -1,0 +1,213 @@
+// sim/server.cc — libmicrohttpd glue (see server.h).
+#include "sim/server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
+
+namespace runwayd::sim {
+namespace {
+
+// Per-request context, owned by MHD's con_cls from the first call to the completion.
+struct RequestCtx {
+  std::string body;
+  bool too_large = false;
+  bool held = false;  // answered later: `response` waits for the resume
+  Response response;
+};
+
+MHD_Result Queue(MHD_Connection* c, const Response& r) {
+  MHD_Response* resp = MHD_create_response_from_buffer(r.body.size(), const_cast<char*>(r.body.data()),
+                                                       MHD_RESPMEM_MUST_COPY);
+  if (resp == nullptr) return MHD_NO;
+  if (!r.body.empty()) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+  for (const auto& [k, v] : r.headers) MHD_add_response_header(resp, k.c_str(), v.c_str());
+  const MHD_Result ok = MHD_queue_response(c, static_cast<unsigned>(r.status), resp);
+  MHD_destroy_response(resp);
+  return ok;
+}
+
+MHD_Result AccessTrampoline(void* cls, MHD_Connection* c, const char* url, const char* method,
+                            const char* /*version*/, const char* upload_data, size_t* upload_data_size,
+                            void** con_cls) {
+  try {
+    return static_cast<Server*>(cls)->OnRequest(c, url, method, upload_data, upload_data_size, con_cls) ? MHD_YES
+                                                                                                        : MHD_NO;
+  } catch (...) {
+    return MHD_NO;  // nothing may unwind through C frames: close this connection instead
+  }
+}
+
+void CompletedTrampoline(void* cls, MHD_Connection* /*c*/, void** con_cls,
+                         MHD_RequestTerminationCode /*toe*/) {
+  auto* ctx = static_cast<RequestCtx*>(*con_cls);
+  if (ctx != nullptr && ctx->held) static_cast<Server*>(cls)->HeldDone();
+  delete ctx;
+  *con_cls = nullptr;
+}
+
+void ConnectionTrampoline(void* cls, MHD_Connection* /*c*/, void** /*socket_context*/,
+                          MHD_ConnectionNotificationCode toe) {
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) static_cast<Api*>(cls)->CountConnection();
+}
+
+}  // namespace
+
+ResumeTimer::ResumeTimer() : thread_([this] { Run(); }) {}
+
+ResumeTimer::~ResumeTimer() {
+  Stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ResumeTimer::Add(MHD_Connection* c, int64_t delay_ms) {
+  std::unique_lock lock(mu_);
+  if (stopping_) {
+    lock.unlock();
+    MHD_resume_connection(c);
+    return;
+  }
+  const auto due = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms);
+  const bool earliest = due_.empty() || due < due_.begin()->first;
+  due_.emplace(due, c);
+  if (earliest) cv_.notify_one();
+}
+
+void ResumeTimer::Stop() {
+  std::unique_lock lock(mu_);
+  stopping_ = true;
+  cv_.notify_one();
+  // Run() resumes what is left; wait for it to have done so.
+  cv_.wait(lock, [this] { return drained_; });
+}
+
+void ResumeTimer::Run() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    if (stopping_) {
+      auto left = std::move(due_);
+      due_.clear();
+      lock.unlock();
+      for (auto& [when, c] : left) MHD_resume_connection(c);
+      lock.lock();
+      drained_ = true;
+      cv_.notify_all();
+      return;
+    }
+    if (due_.empty()) {
+      cv_.wait(lock);
+      continue;
+    }
+    const auto next = due_.begin()->first;
+    if (std::chrono::steady_clock::now() < next) {
+      cv_.wait_until(lock, next);
+      continue;
+    }
+    MHD_Connection* c = due_.begin()->second;
+    due_.erase(due_.begin());
+    // Thread-safe in MHD (wakes its polling thread). Called without our lock so that
+    // MHD's own locking can never wait on a handler that is waiting in Add().
+    lock.unlock();
+    MHD_resume_connection(c);
+    lock.lock();
+  }
+}
+
+int Server::OnRequest(MHD_Connection* c, const char* url, const char* method, const char* upload_data,
+                      size_t* upload_data_size, void** con_cls) {
+  auto* ctx = static_cast<RequestCtx*>(*con_cls);
+  if (ctx == nullptr) {  // headers only; the body (if any) comes in the next calls
+    *con_cls = new RequestCtx();
+    return 1;
+  }
+  if (*upload_data_size != 0) {
+    if (ctx->body.size() + *upload_data_size > options_.max_body_bytes) ctx->too_large = true;
+    else ctx->body.append(upload_data, *upload_data_size);
+    *upload_data_size = 0;
+    return 1;
+  }
+  if (ctx->held) return Queue(c, ctx->response) == MHD_YES;  // resumed after its delay
+
+  Response r;
+  if (ctx->too_large) {
+    r = Json(413, ErrorJson("Request body too large"));
+  } else {
+    Request req;
+    req.method = method;
+    req.path = url;
+    req.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    req.runway_version = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Runway-Version");
+    req.body = ctx->body;
+    r = api_->Handle(req);
+  }
+  if (r.drop) return 0;  // MHD closes the connection without answering
+  if (r.delay_ms > 0) {
+    ctx->held = true;
+    const int64_t delay = r.delay_ms;
+    ctx->response = std::move(r);
+    held_.fetch_add(1);
+    MHD_suspend_connection(c);
+    timer_.Add(c, delay);
+    return 1;
+  }
+  return Queue(c, r) == MHD_YES;
+}
+
+bool Server::Start(const ServerOptions& options, std::string* error) {
+  options_ = options;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(options.port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool tls = !options.tls_cert_pem.empty() && !options.tls_key_pem.empty();
+
+  const unsigned base = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | (tls ? MHD_USE_TLS : 0);
+  // epoll first (scales to thousands of connections); MHD_USE_AUTO if the build lacks it.
+  for (const unsigned poll : {static_cast<unsigned>(MHD_USE_EPOLL), static_cast<unsigned>(MHD_USE_AUTO)}) {
+    daemon_ = MHD_start_daemon(
+        base | poll, options.port, nullptr, nullptr, &AccessTrampoline, this,
+        MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr),
+        MHD_OPTION_CONNECTION_LIMIT, options.connection_limit,
+        MHD_OPTION_CONNECTION_TIMEOUT, options.connection_timeout_s,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
+        MHD_OPTION_NOTIFY_COMPLETED, &CompletedTrampoline, static_cast<void*>(this),
+        MHD_OPTION_NOTIFY_CONNECTION, &ConnectionTrampoline, static_cast<void*>(api_),
+        // Without TLS the list ends here: MHD stops reading at MHD_OPTION_END.
+        tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, options.tls_cert_pem.c_str(),
+        MHD_OPTION_HTTPS_MEM_KEY, options.tls_key_pem.c_str(),
+        MHD_OPTION_END);
+    if (daemon_ != nullptr) break;
+  }
+  if (daemon_ == nullptr) {
+    *error = fmt::format("cannot start the HTTP server on 127.0.0.1:{}{}", options.port,
+                         tls ? " (check the TLS certificate and key)" : "");
+    return false;
+  }
+  const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+  port_ = info != nullptr ? info->port : options.port;
+  return true;
+}
+
+void Server::Stop() {
+  if (daemon_ == nullptr) return;
+  // No new connections while draining; quiescing hands the listening socket to us.
+  const MHD_socket listener = MHD_quiesce_daemon(daemon_);
+  timer_.Stop();  // MHD_stop_daemon must not find a suspended connection
+  // Let the answers that were held go out (their completion is counted), briefly:
+  // a client must not see a dropped connection just because the simulator stops.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (held_.load() > 0 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  MHD_stop_daemon(daemon_);
+  daemon_ = nullptr;
+  if (listener != MHD_INVALID_SOCKET) close(listener);
+}
+
+}  // namespace runwayd::sim

@@ -1,0 +1,298 @@
+// tests/integration/e2e_test.cc — the reliable job path, end to end, on real processes:
+// redis-server, runway-sim (real HTTP) and runwayd. Tasks run at a time scale of 0.05
+// (a 20 s task takes 1 s), so each test takes seconds, not minutes.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <map>
+#include <set>
+#include <simdjson.h>
+
+#include "harness.h"
+
+using namespace harness;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Result {
+  std::string id, status, error_class, model;
+  int64_t attempts = 0;
+  int64_t refund = -1;  // -1: null
+  std::string duplicate_of;
+  bool has_output = false;
+};
+
+std::vector<Result> Results(Redis& r, const std::string& key = "runway:results") {
+  std::vector<Result> out;
+  simdjson::dom::parser p;
+  for (const auto& s : r.List(key)) {
+    simdjson::dom::element e;
+    if (p.parse(s).get(e)) {
+      ADD_FAILURE() << "result is not JSON: " << s;
+      continue;
+    }
+    Result x;
+    x.id = std::string(e["id"].get_string().value_unsafe());
+    x.status = std::string(e["status"].get_string().value_unsafe());
+    x.model = std::string(e["model"].get_string().value_unsafe());
+    x.attempts = e["attempts"].get_int64().value_unsafe();
+    x.has_output = e["output"].is_array();
+    if (x.status != "succeeded") {
+      x.error_class = std::string(e["error"]["class"].get_string().value_unsafe());
+      auto refund = e["refund"];
+      if (refund.is_object()) x.refund = refund["credits"].get_int64().value_unsafe();
+      std::string_view dup;
+      if (!e["duplicate_of"].get_string().get(dup)) x.duplicate_of = std::string(dup);
+    }
+    out.push_back(x);
+  }
+  return out;
+}
+
+// refund id -> credits; fails the test on a duplicate refund id.
+std::map<std::string, int64_t> Refunds(Redis& r) {
+  std::map<std::string, int64_t> out;
+  simdjson::dom::parser p;
+  for (const auto& s : r.List("runway:refunds")) {
+    simdjson::dom::element e;
+    std::string_view id;
+    int64_t credits = 0;
+    if (p.parse(s).get(e) || e["refund_id"].get_string().get(id) || e["credits"].get_int64().get(credits)) {
+      ADD_FAILURE() << "bad refund event: " << s;
+      continue;
+    }
+    EXPECT_EQ(out.count(std::string(id)), 0u) << "refund emitted twice for " << id;
+    out[std::string(id)] = credits;
+  }
+  return out;
+}
+
+// seed -> tasks the simulator created with that seed.
+std::map<int64_t, int64_t> Creations(Stack& s) {
+  std::map<int64_t, int64_t> out;
+  simdjson::dom::parser p;
+  std::string body = s.SimGet("/_sim/stats");
+  simdjson::dom::element e;
+  simdjson::dom::object seeds;
+  auto err = p.parse(body).get(e);
+  if (!err) err = e["creations_by_seed"].get_object().get(seeds);
+  if (err) {
+    ADD_FAILURE() << "bad /_sim/stats: " << simdjson::error_message(err) << ": " << body.substr(0, 200);
+    return out;
+  }
+  for (auto kv : seeds) {
+    int64_t n = 0;
+    EXPECT_FALSE(kv.value.get_int64().get(n));
+    out[std::stoll(std::string(kv.key))] = n;
+  }
+  return out;
+}
+
+struct Mix {
+  std::string endpoint, model;
+  int duration;
+};
+const Mix kMix[] = {{"image_to_video", "gen4_turbo", 5},
+                    {"text_to_video", "veo3.1_fast", 6},
+                    {"image_to_video", "veo3.1", 8},
+                    {"text_to_video", "gen4.5", 5}};
+
+// Pushes n mixed jobs j<base+i> with seed base+i; every 10th is free (charged 0).
+std::map<std::string, int64_t> PushJobs(Redis& r, int n, int base, const std::string& prompt = "a calm sea") {
+  std::map<std::string, int64_t> charged;
+  for (int i = 0; i < n; ++i) {
+    const Mix& m = kMix[i % 4];
+    std::string id = "j" + std::to_string(base + i);
+    int64_t c = (i % 10 == 9) ? 0 : 26;
+    charged[id] = c;
+    r.Push("runway:jobs", MakeJob(id, m.endpoint, m.model, m.duration, c, base + i, prompt));
+  }
+  return charged;
+}
+
+bool WaitResults(Redis& r, size_t n, std::chrono::milliseconds t) {
+  return WaitFor([&] { return static_cast<size_t>(r.Int({"LLEN", "runway:results"})) >= n; }, t);
+}
+
+// Every job exactly once; refunds equal the failed charged jobs; no second create
+// for any attempt except those reported outcome_unknown; nothing left in flight.
+void CheckInvariants(Stack& s, const std::map<std::string, int64_t>& charged) {
+  auto results = Results(s.redis());
+  std::map<std::string, int> seen;
+  for (const auto& r : results) ++seen[r.id];
+  for (const auto& [id, c] : charged) EXPECT_EQ(seen[id], 1) << "job " << id << " results";
+  EXPECT_EQ(results.size(), charged.size());
+  auto refunds = Refunds(s.redis());
+  std::map<std::string, int64_t> expected;
+  for (const auto& r : results)
+    if (r.status != "succeeded" && charged.at(r.id) > 0) expected[r.id] = charged.at(r.id);
+  EXPECT_EQ(refunds, expected);
+  auto creations = Creations(s);
+  for (const auto& r : results) {
+    int64_t seed = std::stoll(r.id.substr(1));
+    int64_t made = creations.count(seed) ? creations[seed] : 0;
+    if (r.error_class == "outcome_unknown") EXPECT_LE(made, r.attempts) << r.id;
+    else if (r.error_class == "invalid_input" || r.error_class == "upstream_insufficient_credits") EXPECT_LE(made, r.attempts) << r.id;
+    else EXPECT_EQ(made, r.attempts) << "job " << r.id << " status " << r.status << " " << r.error_class;
+  }
+  EXPECT_EQ(s.redis().Int({"LLEN", "runway:processing:d1"}), 0);
+  EXPECT_EQ(s.redis().Int({"SCARD", "runway:inflight:d1"}), 0);
+  EXPECT_EQ(s.redis().Int({"LLEN", "runway:jobs"}), 0);
+}
+
+}  // namespace
+
+TEST(EndToEnd, TwoHundredMixedJobsWithFailures) {
+  Stack s("e2e200");
+  s.StartRedis();
+  SimOptions so;
+  so.extra_toml = "[task]\nfailure_rate = 0.1\nfailure_codes = [\"SAFETY.INPUT.TEXT\", \"ASSET.INVALID\", \"INTERNAL\"]\n";
+  s.StartSim(so);
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  auto charged = PushJobs(s.redis(), 200, 1000);
+  ASSERT_TRUE(WaitResults(s.redis(), 200, 90s)) << s.Logs();
+  std::this_thread::sleep_for(300ms);  // nothing more may arrive
+  CheckInvariants(s, charged);
+  auto results = Results(s.redis());
+  int failed = 0, succeeded = 0;
+  for (const auto& r : results) (r.status == "succeeded" ? succeeded : failed)++;
+  EXPECT_GT(failed, 0);
+  EXPECT_GT(succeeded, 150);
+  s.daemon(0).Signal(SIGTERM);
+  EXPECT_EQ(s.daemon(0).Wait(5s), 0) << s.Logs();
+}
+
+TEST(EndToEnd, MalformedJobsAreDeadLetteredWhileGoodJobsComplete) {
+  Stack s("malformed");
+  s.StartRedis();
+  s.StartSim();
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  auto& r = s.redis();
+  std::map<std::string, int64_t> good;
+  for (int i = 0; i < 10; ++i) {
+    if (i == 3) r.Push("runway:jobs", "this is not json");
+    if (i == 5) r.Push("runway:jobs", R"({"v":1,"endpoint":"text_to_video"})");
+    if (i == 6)
+      r.Push("runway:jobs",
+             R"({"v":1,"id":"bad1","endpoint":"teleport","body":{"model":"x"},"charged":10,"user":"u\"q"})");
+    if (i == 7) r.Push("runway:jobs", std::string(300 * 1024, ' ') + "{}");
+    std::string id = "g" + std::to_string(i);
+    good[id] = 26;
+    r.Push("runway:jobs", MakeJob(id, "image_to_video", "gen4_turbo", 5, 26, 500 + i));
+  }
+  ASSERT_TRUE(WaitResults(r, 11, 30s)) << s.Logs();
+  std::this_thread::sleep_for(300ms);
+  auto results = Results(r);
+  ASSERT_EQ(results.size(), 11u);
+  int ok = 0;
+  for (const auto& x : results) {
+    if (x.id == "bad1") {
+      EXPECT_EQ(x.status, "failed");
+      EXPECT_EQ(x.error_class, "invalid_job");
+      EXPECT_EQ(x.refund, 10);
+    } else {
+      EXPECT_EQ(x.status, "succeeded") << x.id;
+      ok += x.status == "succeeded";
+    }
+  }
+  EXPECT_EQ(ok, 10);
+  EXPECT_EQ(r.Int({"LLEN", "runway:dead"}), 4);
+  auto refunds = Refunds(r);
+  EXPECT_EQ(refunds, (std::map<std::string, int64_t>{{"bad1", 10}}));
+  EXPECT_TRUE(s.daemon(0).running());
+  EXPECT_EQ(r.Int({"LLEN", "runway:processing:d1"}), 0);
+}
+
+TEST(EndToEnd, ExhaustedAccountFailsWithInsufficientCreditsAndRefunds) {
+  Stack s("exhausted");
+  s.StartRedis();
+  SimOptions so;
+  so.balance = 200;  // eight 5 s gen4_turbo tasks at 25 credits
+  s.StartSim(so);
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  std::map<std::string, int64_t> charged;
+  for (int i = 0; i < 20; ++i) {
+    std::string id = "x" + std::to_string(i);
+    charged[id] = 26;
+    s.redis().Push("runway:jobs", MakeJob(id, "image_to_video", "gen4_turbo", 5, 26, 700 + i));
+  }
+  ASSERT_TRUE(WaitResults(s.redis(), 20, 30s)) << s.Logs();
+  auto results = Results(s.redis());
+  int succeeded = 0, insufficient = 0;
+  for (const auto& x : results) {
+    if (x.status == "succeeded") ++succeeded;
+    if (x.error_class == "upstream_insufficient_credits") {
+      ++insufficient;
+      EXPECT_EQ(x.refund, 26);
+    }
+  }
+  EXPECT_EQ(succeeded, 8);
+  EXPECT_EQ(insufficient, 12);
+  EXPECT_EQ(Refunds(s.redis()).size(), 12u);
+}
+
+TEST(EndToEnd, KilledDaemonRestartsAndFinishesEveryJob) {
+  Stack s("kill");
+  s.StartRedis();
+  s.StartSim();
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  auto charged = PushJobs(s.redis(), 300, 2000);
+  std::this_thread::sleep_for(700ms);  // mid-run: creates, polls and outcomes in flight
+  s.daemon(0).Signal(SIGKILL);
+  EXPECT_EQ(s.daemon(0).Wait(5s), -SIGKILL);
+  size_t before = static_cast<size_t>(s.redis().Int({"LLEN", "runway:results"}));
+  EXPECT_LT(before, 300u) << "the kill came too late to test anything";
+  s.StartDaemon();  // same id: it takes back its processing list and in-flight records
+  ASSERT_TRUE(s.WaitReady(1)) << s.Logs();
+  ASSERT_TRUE(WaitResults(s.redis(), 300, 90s)) << s.Logs();
+  std::this_thread::sleep_for(300ms);
+  CheckInvariants(s, charged);
+}
+
+TEST(EndToEnd, SigtermStopsQuicklyAndTheNextStartResumes) {
+  Stack s("sigterm");
+  s.StartRedis();
+  s.StartSim();
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  auto charged = PushJobs(s.redis(), 100, 3000);
+  std::this_thread::sleep_for(500ms);
+  int64_t t0 = NowMs();
+  s.daemon(0).Signal(SIGTERM);
+  EXPECT_EQ(s.daemon(0).Wait(5s), 0) << s.Logs();
+  EXPECT_LT(NowMs() - t0, 3000);
+  EXPECT_EQ(ReadFile(s.daemon(0).log_path()).find("did not close cleanly"), std::string::npos);
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(1)) << s.Logs();
+  ASSERT_TRUE(WaitResults(s.redis(), 100, 60s)) << s.Logs();
+  std::this_thread::sleep_for(300ms);
+  CheckInvariants(s, charged);
+}
+
+TEST(EndToEnd, DuplicateIdIsNotSubmittedTwice) {
+  Stack s("dup");
+  s.StartRedis();
+  s.StartSim();
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  std::string job = MakeJob("same", "image_to_video", "gen4_turbo", 5, 26, 900);
+  s.redis().Push("runway:jobs", job);
+  s.redis().Push("runway:jobs", job);
+  ASSERT_TRUE(WaitResults(s.redis(), 2, 30s)) << s.Logs();
+  auto results = Results(s.redis());
+  ASSERT_EQ(results.size(), 2u);
+  int dups = 0;
+  for (const auto& x : results) dups += x.duplicate_of == "same";
+  EXPECT_EQ(dups, 1);
+  EXPECT_EQ(Creations(s)[900], 1);
+  EXPECT_TRUE(Refunds(s.redis()).empty());
+  // Pushed again after it finished: remembered for the dedup window.
+  s.redis().Push("runway:jobs", job);
+  ASSERT_TRUE(WaitResults(s.redis(), 3, 30s)) << s.Logs();
+  EXPECT_EQ(Creations(s)[900], 1);
+}
