@@ -180,7 +180,8 @@ bool LoadConfig(const CliOverrides& cli, Config* out, std::string* error) {
   Reader r{error};
   r.Known(root, "", {"daemon", "redis", "upstream", "polling", "jobs", "account", "prices", "log"});
   if (auto* t = r.Table(root, "daemon")) {
-    r.Known(*t, "daemon.", {"id", "max_in_flight", "intake_batch", "shutdown_grace_ms", "time_scale"});
+    r.Known(*t, "daemon.", {"id", "max_in_flight", "intake_batch", "shutdown_grace_ms", "time_scale", "heartbeat_ttl_ms"});
+    r.Int(*t, "heartbeat_ttl_ms", "daemon.", &c.heartbeat_ttl_ms, 300, 3600000);
     r.Str(*t, "id", "daemon.", &c.daemon_id);
     r.Int(*t, "max_in_flight", "daemon.", &c.max_in_flight, 1, 10000000);
     r.Int(*t, "intake_batch", "daemon.", &c.intake_batch, 1, 10000);

@@ -54,6 +54,7 @@ struct Config {
   bool resubmit_unknown = false;    // "resubmit": prefer a possible double charge to a refund
   std::vector<std::string> no_refund_classes;  // error classes that get no refund
   int64_t shutdown_grace_ms = 2000;
+  int64_t heartbeat_ttl_ms = 10000; // a daemon silent this long is dead: others adopt its jobs
   double time_scale = 1.0;          // tests: scales daemon-side waits (simulator time scale)
 
   std::string log_level = "info";

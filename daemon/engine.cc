@@ -65,7 +65,7 @@ int Engine::Run() {
 }
 
 void Engine::Start() {
-  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_}) {
+  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_}) {
     uv_timer_init(loop_, t);
     t->data = this;
   }
@@ -100,6 +100,8 @@ void Engine::OnRedisUp() {
 void Engine::Recover() {
   if (recovered_ || started_) return;
   started_ = true;
+  // The heartbeat goes first on the wire: from now on our processing list is ours.
+  Beat();
   store_->LoadInflight([this](bool ok, std::vector<InflightRecord> recs) {
     if (!ok) {
       started_ = false;  // try again on the next connection
@@ -118,6 +120,9 @@ void Engine::Recover() {
       for (auto& raw : raws) OnTaken(std::move(raw));
       sd_notify(0, "READY=1");
       spdlog::info("ready: taking jobs from {}", store_->keys().jobs());
+      uint64_t beat = static_cast<uint64_t>(cfg_.heartbeat_ttl_ms / 3);
+      uv_timer_start(&beat_timer_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->Beat(); }, beat, beat);
+      AdoptOrphans();
       MaybeTake();
     });
   });
@@ -213,6 +218,9 @@ void Engine::RequestStop() {
   spdlog::info("stopping: {} job(s) in flight stay recorded in Redis", live_tasks_);
   uv_timer_stop(&intake_timer_);
   uv_timer_stop(&cancel_timer_);
+  uv_timer_stop(&beat_timer_);
+  // Another daemon may adopt what we leave as soon as it next looks.
+  if (recovered_) store_->DropHeartbeat();
   uv_timer_start(&grace_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<Engine*>(t->data);
     spdlog::warn("stopping: grace period over, closing with writes pending");
@@ -243,7 +251,7 @@ void Engine::CloseAll() {
     ++handles_to_close_;
     uv_close(h, [](uv_handle_t* hh) { --static_cast<Engine*>(hh->data)->handles_to_close_; });
   };
-  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_})
+  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_})
     close_handle(reinterpret_cast<uv_handle_t*>(t));
   for (uv_signal_t* s : {&sigint_, &sigterm_}) close_handle(reinterpret_cast<uv_handle_t*>(s));
   // curl first: its completion handlers may still want Redis; they see stopping_.

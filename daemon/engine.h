@@ -107,6 +107,9 @@ class Engine {
   void OnTaken(std::string raw);
   void Resume(const InflightRecord& rec);
   void PollCancels();
+  // Several daemons (cluster.cc).
+  void Beat();
+  void AdoptOrphans();
   // Tasks and timers (engine.cc).
   Task* NewTask();
   void FreeTask(Task* t);
@@ -152,10 +155,12 @@ class Engine {
   std::vector<uint32_t> free_slots_;
   std::unordered_map<std::string, uint32_t> by_id_;
   size_t live_tasks_ = 0;
-  uv_timer_t tick_{}, intake_timer_{}, cancel_timer_{}, grace_timer_{};
+  uv_timer_t tick_{}, intake_timer_{}, cancel_timer_{}, grace_timer_{}, beat_timer_{};
   uv_signal_t sigint_{}, sigterm_{};
   int64_t armed_at_ = INT64_MAX;
   bool started_ = false, recovered_ = false, taking_ = false, stopping_ = false, closed_ = false;
+  bool adopting_ = false;
+  std::vector<std::string> adopted_unloaded_;  // adopted ids whose records are not loaded yet
   int handles_to_close_ = 0;
   int exit_code_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};

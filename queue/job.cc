@@ -20,7 +20,13 @@
 //  - null is never accepted in place of an optional field: omit the field. Only
 //    `meta` may be null (any JSON).
 //  - Integers (v, charged, deadline_s, body.seed) are written without a fraction
-//    or exponent: 26.0 and 2.6e1 are refused.
+//    or exponent: 26.0 and 2.6e1 are refused. charged is at most 2^53 - 1, the
+//    largest integer every JSON reader (JavaScript included) reads exactly.
+//  - A top-level field given twice is refused and neither value is used; a key
+//    repeated in any object outside `meta` is refused too (Runway would read the
+//    last value, the facts the first). `meta` is only echoed: repeats are its own.
+//  - The body's facts fields (duration, ratio, audio, seed, asset references) must
+//    have the types Runway expects: a wrong type is refused here, before a paid call.
 #include "queue/job.h"
 
 #include <fmt/format.h>
@@ -28,7 +34,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 
 namespace runwayd {
 namespace {
@@ -40,6 +45,10 @@ constexpr int64_t kMaxCharged = (int64_t{1} << 53) - 1;     // 9007199254740991,
 constexpr int64_t kMaxDeadlineS = 7 * 24 * 3600;            // one week
 constexpr size_t kMaxFallbackModels = 8;
 constexpr size_t kEchoBytes = 64;                           // input bytes quoted in an error
+
+// The top-level fields of a v1 job.
+constexpr std::array<std::string_view, 11> kFields = {
+    "v", "id", "endpoint", "body", "charged", "user", "account", "fallback_models", "deadline_s", "reply_to", "meta"};
 
 constexpr std::array<std::string_view, 5> kStandardEndpoints = {
     "image_to_video", "text_to_video", "video_to_video", "character_performance", "text_to_image"};
@@ -324,8 +333,10 @@ simdjson::error_code Reader::Field(std::string_view key, od::value& v, bool repe
     // Which of the values counts is ambiguous: none does.
     if (key == "v") {
       if (v_error_.empty()) v_error_ = "v: appears more than once";
+    } else if (std::find(kFields.begin(), kFields.end(), key) != kFields.end()) {
+      Fail(fmt::format("{}: appears more than once", key));
     } else {
-      Fail(fmt::format("{}: appears more than once", Echo(key)));
+      Fail(fmt::format("unknown field {}", Echo(key)));
     }
     return simdjson::SUCCESS;
   }

@@ -69,4 +69,47 @@ if ARGV[6] ~= '' then redis.call('LREM', KEYS[7], 1, ARGV[6]) end
 return refunded
 )lua";
 
+const std::string kHeartbeat = R"lua(
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+return 1
+)lua";
+
+// The per-daemon keys are derived from the prefix: with Redis Cluster the prefix is
+// braced ({runway}) so every key of a deployment is in one slot.
+const std::string kAdopt = R"lua(
+local prefix, me, budget = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local adopted, taken, dead = {}, {}, {}
+for _, d in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if d ~= me and redis.call('EXISTS', prefix .. ':daemon:' .. d) == 0 then
+    dead[#dead + 1] = d
+    local proc = prefix .. ':processing:' .. d
+    local mine = prefix .. ':processing:' .. me
+    while budget > 0 do
+      local v = redis.call('LMOVE', proc, mine, 'RIGHT', 'LEFT')
+      if not v then break end
+      taken[#taken + 1] = v
+      budget = budget - 1
+    end
+    local infl = prefix .. ':inflight:' .. d
+    local myinfl = prefix .. ':inflight:' .. me
+    while budget > 0 do
+      local id = redis.call('SPOP', infl)
+      if not id then break end
+      local job = prefix .. ':job:' .. id
+      if redis.call('EXISTS', job) == 1 then
+        redis.call('HSET', job, 'daemon', me, 'adopted_from', d)
+        redis.call('SADD', myinfl, id)
+        adopted[#adopted + 1] = id
+      end
+      budget = budget - 1
+    end
+    if redis.call('LLEN', proc) == 0 and redis.call('SCARD', infl) == 0 then
+      redis.call('SREM', KEYS[1], d)
+    end
+  end
+end
+return {adopted, taken, dead}
+)lua";
+
 }  // namespace runwayd::scripts

@@ -32,4 +32,15 @@ extern const std::string kUpdateOwned;
 // Returns 1 when a refund was pushed, 0 when not, "not_owner" when another daemon owns it.
 extern const std::string kFinish;
 
+// Heartbeat: SET P:daemon:<id> (PX ttl) and SADD P:daemons. KEYS: daemon key, daemons
+// set. ARGV: id, ttl_ms, now_ms.
+extern const std::string kHeartbeat;
+
+// Adoption of the jobs of daemons whose heartbeat expired, atomically, so two live
+// daemons never adopt the same job. KEYS: daemons set. ARGV: prefix, my id, max jobs.
+// For each dead daemon D: its processing list moves into mine (the raws are returned
+// so I admit them), its in-flight ids move into my set and their records name me.
+// A dead daemon with nothing left is forgotten. Returns {adopted_ids, taken_raws, dead_ids}.
+extern const std::string kAdopt;
+
 }  // namespace runwayd::scripts

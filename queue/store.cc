@@ -37,7 +37,8 @@ JobStore::JobStore(RedisConn* cmd, RedisConn* blocking, Keys keys, Options opts)
     : cmd_(cmd), blocking_(blocking), keys_(std::move(keys)), opts_(opts) {}
 
 void JobStore::LoadScripts() {
-  for (const std::string* s : {&scripts::kTakeBatch, &scripts::kAdmit, &scripts::kUpdateOwned, &scripts::kFinish}) {
+  for (const std::string* s : {&scripts::kTakeBatch, &scripts::kAdmit, &scripts::kUpdateOwned, &scripts::kFinish,
+                               &scripts::kHeartbeat, &scripts::kAdopt}) {
     cmd_->Command({"SCRIPT", "LOAD", *s}, [this, s](redisReply* r) {
       if (!IsError(r, "SCRIPT LOAD")) sha_[s] = std::string(Str(r));
     });
@@ -135,32 +136,55 @@ void JobStore::LoadInflight(std::function<void(bool, std::vector<InflightRecord>
   std::string k = keys_.inflight();
   cmd_->Command({"SMEMBERS", k}, [this, cb = std::move(cb)](redisReply* r) mutable {
     if (IsError(r, "SMEMBERS inflight")) return cb(false, {});
-    auto ids = Strings(r);
-    if (ids.empty()) return cb(true, {});
-    // One HGETALL per id, pipelined; the last reply delivers the whole set.
-    struct Acc {
-      std::vector<InflightRecord> recs;
-      size_t left;
-      bool ok = true;
-      std::function<void(bool, std::vector<InflightRecord>)> cb;
-    };
-    auto acc = std::make_shared<Acc>();
-    acc->recs.resize(ids.size());
-    acc->left = ids.size();
-    acc->cb = std::move(cb);
-    for (size_t i = 0; i < ids.size(); ++i) {
-      acc->recs[i].id = ids[i];
-      std::string k = keys_.job(ids[i]);
-      cmd_->Command({"HGETALL", k}, [acc, i](redisReply* r) {
-        if (IsError(r, "HGETALL job")) {
-          acc->ok = false;
-        } else if (r->type == REDIS_REPLY_ARRAY) {
-          for (size_t j = 0; j + 1 < r->elements; j += 2)
-            acc->recs[i].fields.emplace(std::string(Str(r->element[j])), std::string(Str(r->element[j + 1])));
-        }
-        if (--acc->left == 0) acc->cb(acc->ok, std::move(acc->recs));
-      });
-    }
+    LoadRecords(Strings(r), std::move(cb));
+  });
+}
+
+void JobStore::LoadRecords(std::vector<std::string> ids, std::function<void(bool, std::vector<InflightRecord>)> cb) {
+  if (ids.empty()) return cb(true, {});
+  // One HGETALL per id, pipelined; the last reply delivers the whole set.
+  struct Acc {
+    std::vector<InflightRecord> recs;
+    size_t left;
+    bool ok = true;
+    std::function<void(bool, std::vector<InflightRecord>)> cb;
+  };
+  auto acc = std::make_shared<Acc>();
+  acc->recs.resize(ids.size());
+  acc->left = ids.size();
+  acc->cb = std::move(cb);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    acc->recs[i].id = ids[i];
+    std::string k = keys_.job(ids[i]);
+    cmd_->Command({"HGETALL", k}, [acc, i](redisReply* r) {
+      if (IsError(r, "HGETALL job")) {
+        acc->ok = false;
+      } else if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t j = 0; j + 1 < r->elements; j += 2)
+          acc->recs[i].fields.emplace(std::string(Str(r->element[j])), std::string(Str(r->element[j + 1])));
+      }
+      if (--acc->left == 0) acc->cb(acc->ok, std::move(acc->recs));
+    });
+  }
+}
+
+void JobStore::Heartbeat(int64_t ttl_ms, int64_t now_ms, std::function<void(bool)> cb) {
+  std::string k1 = keys_.heartbeat(), k2 = keys_.daemons(), ttl = std::to_string(ttl_ms), now = std::to_string(now_ms);
+  Eval(scripts::kHeartbeat, {k1, k2}, {keys_.daemon, ttl, now},
+       [cb = std::move(cb)](redisReply* r) { cb(!IsError(r, "heartbeat")); });
+}
+
+void JobStore::DropHeartbeat() {
+  std::string k = keys_.heartbeat();
+  cmd_->Command({"DEL", k}, [](redisReply*) {});
+}
+
+void JobStore::Adopt(int max, std::function<void(bool, std::vector<std::string>, std::vector<std::string>,
+                                                 std::vector<std::string>)> cb) {
+  std::string k = keys_.daemons(), n = std::to_string(max);
+  Eval(scripts::kAdopt, {k}, {keys_.prefix, keys_.daemon, n}, [cb = std::move(cb)](redisReply* r) {
+    if (IsError(r, "adopt") || r->type != REDIS_REPLY_ARRAY || r->elements != 3) return cb(false, {}, {}, {});
+    cb(true, Strings(r->element[0]), Strings(r->element[1]), Strings(r->element[2]));
   });
 }
 

@@ -43,6 +43,8 @@ struct Keys {
   std::string events() const { return prefix + ":events"; }
   std::string dead() const { return prefix + ":dead"; }
   std::string cancel() const { return prefix + ":cancel"; }
+  std::string heartbeat() const { return prefix + ":daemon:" + daemon; }
+  std::string daemons() const { return prefix + ":daemons"; }
 };
 
 struct AdmitOutcome {
@@ -97,6 +99,15 @@ class JobStore {
   // Recovery: this daemon's processing list, and its in-flight records.
   void LoadProcessing(std::function<void(bool ok, std::vector<std::string>)> cb);
   void LoadInflight(std::function<void(bool ok, std::vector<InflightRecord>)> cb);
+  // The records of the given ids (pipelined HGETALLs).
+  void LoadRecords(std::vector<std::string> ids, std::function<void(bool ok, std::vector<InflightRecord>)> cb);
+  // Refreshes this daemon's heartbeat key (TTL ttl_ms) and its membership in P:daemons.
+  void Heartbeat(int64_t ttl_ms, int64_t now_ms, std::function<void(bool ok)> cb);
+  // Deletes the heartbeat at a clean stop so other daemons adopt sooner.
+  void DropHeartbeat();
+  // Adopts up to `max` jobs of daemons whose heartbeat expired (see scripts::kAdopt).
+  void Adopt(int max, std::function<void(bool ok, std::vector<std::string> adopted_ids,
+                                         std::vector<std::string> taken_raws, std::vector<std::string> dead)> cb);
   // Pops up to `max` ids from P:cancel (operators' cancel requests).
   void TakeCancels(int max, std::function<void(bool ok, std::vector<std::string>)> cb);
   // LPUSH + LTRIM on P:events (capped at 10,000 entries).

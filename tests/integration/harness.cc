@@ -220,6 +220,7 @@ void Stack::StartSim(const SimOptions& o) {
 size_t Stack::StartDaemon(const DaemonOptions& o) {
   std::ostringstream t;
   t << "[daemon]\nid = \"" << o.id << "\"\ntime_scale = " << o.time_scale << "\nshutdown_grace_ms = 2000\n"
+    << "heartbeat_ttl_ms = " << o.heartbeat_ttl_ms << "\n"
     << "[redis]\nurl = \"redis://127.0.0.1:" << redis_port_ << "\"\nprefix = \"runway\"\n"
     << "[upstream]\nbase_url = \"http://127.0.0.1:" << sim_port_ << "\"\n"
     << "[[account]]\nname = \"main\"\nkey_env = \"RUNWAY_TEST_KEY\"\n"

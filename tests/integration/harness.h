@@ -72,6 +72,7 @@ struct SimOptions {
 struct DaemonOptions {
   std::string id = "d1";
   double time_scale = 0.05;
+  int64_t heartbeat_ttl_ms = 2000;
   std::string extra_toml;  // extra [jobs]/[upstream]/... tables
 };
 

@@ -1,0 +1,56 @@
+// daemon/cluster.cc — several daemons on one Redis: heartbeats and adoption.
+//
+// Each daemon refreshes P:daemon:<id> (TTL heartbeat_ttl_ms) every third of the TTL.
+// Every beat, it also runs the adoption script: the jobs of any daemon whose key has
+// expired move, in one Lua step, into this daemon's processing list and in-flight set,
+// so two live daemons can never adopt the same job. Adopted in-flight jobs resume
+// exactly like our own after a restart (Resume): a recorded task is polled again, an
+// unanswered create becomes outcome_unknown, anything earlier is processed normally.
+// A live daemon's jobs are never adopted however long Runway takes, because liveness
+// is the heartbeat, not the age of a job.
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include "daemon/engine.h"
+
+namespace runwayd {
+
+void Engine::Beat() {
+  if (stopping_) return;
+  store_->Heartbeat(cfg_.heartbeat_ttl_ms, Wall(), [](bool ok) {
+    if (!ok) spdlog::warn("heartbeat not written: other daemons may adopt this daemon's jobs");
+  });
+  if (recovered_) AdoptOrphans();
+}
+
+void Engine::AdoptOrphans() {
+  if (stopping_ || !recovered_ || adopting_ || !cmd_->connected()) return;
+  if (!adopted_unloaded_.empty()) {
+    // Adopted earlier but not loaded (Redis went away): they are ours in Redis already.
+    adopting_ = true;
+    store_->LoadRecords(adopted_unloaded_, [this](bool ok, std::vector<InflightRecord> recs) {
+      adopting_ = false;
+      if (!ok) return;
+      adopted_unloaded_.clear();
+      for (const auto& rec : recs) Resume(rec);
+    });
+    return;
+  }
+  if (live_tasks_ >= cfg_.max_in_flight) return;
+  int budget = static_cast<int>(std::min<size_t>(10000, cfg_.max_in_flight - live_tasks_));
+  adopting_ = true;
+  store_->Adopt(budget, [this](bool ok, std::vector<std::string> ids, std::vector<std::string> raws,
+                               std::vector<std::string> dead) {
+    adopting_ = false;
+    if (!ok) return;
+    if (!ids.empty() || !raws.empty())
+      spdlog::warn("adopted {} job(s) in flight and {} taken job(s) from stopped daemon(s) {}", ids.size(),
+                   raws.size(), fmt::join(dead, ","));
+    for (auto& raw : raws) OnTaken(std::move(raw));
+    if (ids.empty()) return;
+    adopted_unloaded_ = std::move(ids);
+    AdoptOrphans();
+  });
+}
+
+}  // namespace runwayd
