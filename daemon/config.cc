@@ -178,7 +178,12 @@ bool LoadConfig(const CliOverrides& cli, Config* out, std::string* error) {
     }
   }
   Reader r{error};
-  r.Known(root, "", {"daemon", "redis", "upstream", "polling", "jobs", "account", "prices", "log"});
+  r.Known(root, "", {"daemon", "redis", "upstream", "polling", "jobs", "account", "prices", "log", "ledger"});
+  if (auto* t = r.Table(root, "ledger")) {
+    r.Known(*t, "ledger.", {"reconcile_interval_s", "credit_wait_s"});
+    r.Int(*t, "reconcile_interval_s", "ledger.", &c.reconcile_interval_s, 1, 86400);
+    r.Int(*t, "credit_wait_s", "ledger.", &c.credit_wait_s, 0, 7 * 86400);
+  }
   if (auto* t = r.Table(root, "daemon")) {
     r.Known(*t, "daemon.", {"id", "max_in_flight", "intake_batch", "shutdown_grace_ms", "time_scale", "heartbeat_ttl_ms"});
     r.Int(*t, "heartbeat_ttl_ms", "daemon.", &c.heartbeat_ttl_ms, 300, 3600000);
@@ -287,7 +292,22 @@ bool LoadConfig(const CliOverrides& cli, Config* out, std::string* error) {
       if (!t) return r.Fail("config: [[account]] entries must be tables");
       AccountConfig a;
       std::string key_env, key_file;
-      r.Known(*t, "account.", {"name", "key_env", "key_file", "low_balance", "priority"});
+      r.Known(*t, "account.", {"name", "key_env", "key_file", "low_balance", "priority", "limits"});
+      if (auto* lt = r.Table(*t, "limits")) {
+        for (auto&& [model, v] : *lt) {
+          auto* mt = v.as_table();
+          std::string where = "account.limits." + std::string(model.str()) + ".";
+          if (!mt) return r.Fail("config: " + where + " must be a table");
+          r.Known(*mt, where, {"max_concurrent", "max_daily"});
+          int64_t mc = -1, md = -1;
+          r.Int(*mt, "max_concurrent", where, &mc, 0, 100000);
+          r.Int(*mt, "max_daily", where, &md, 0, 100000000);
+          AccountConfig::Limits l;
+          if (mc >= 0) l.max_concurrent = mc;
+          if (md >= 0) l.max_daily = md;
+          a.limits[std::string(model.str())] = l;
+        }
+      }
       r.Str(*t, "name", "account.", &a.name);
       r.Str(*t, "key_env", "account.", &key_env);
       r.Str(*t, "key_file", "account.", &key_file);

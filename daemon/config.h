@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,6 +26,11 @@ struct AccountConfig {
   std::string key_source;        // "env RUNWAY_KEY_MAIN" / "file /run/...": safe to log
   int64_t low_balance = 0;       // credits; 0 = no threshold
   int priority = 0;              // higher first
+  // Overrides of the tier's per-model limits (absent: Runway's figure).
+  struct Limits {
+    std::optional<int64_t> max_concurrent, max_daily;
+  };
+  std::map<std::string, Limits> limits;
 };
 
 struct Config {
@@ -56,6 +62,8 @@ struct Config {
   int64_t shutdown_grace_ms = 2000;
   int64_t heartbeat_ttl_ms = 10000; // a daemon silent this long is dead: others adopt its jobs
   double time_scale = 1.0;          // tests: scales daemon-side waits (simulator time scale)
+  int64_t reconcile_interval_s = 60; // read GET /v1/organization this often per account
+  int64_t credit_wait_s = 600;       // a job no account can pay waits this long for a top-up
 
   std::string log_level = "info";
   std::string log_format = "text";

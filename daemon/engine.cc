@@ -22,6 +22,7 @@ Engine::Engine(uv_loop_t* loop, Config cfg) : loop_(loop), cfg_(std::move(cfg)) 
   for (const auto& ac : cfg_.accounts) {
     auto a = std::make_unique<Account>();
     a->cfg = ac;
+    a->key = Keys{cfg_.prefix, cfg_.daemon_id}.account(ac.name);
     std::string auth = "Authorization: Bearer " + ac.key;
     std::string version = "X-Runway-Version: " + cfg_.api_version;
     a->headers = curl_slist_append(a->headers, auth.c_str());
@@ -65,7 +66,7 @@ int Engine::Run() {
 }
 
 void Engine::Start() {
-  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_}) {
+  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_, &ledger_timer_}) {
     uv_timer_init(loop_, t);
     t->data = this;
   }
@@ -122,6 +123,7 @@ void Engine::Recover() {
       spdlog::info("ready: taking jobs from {}", store_->keys().jobs());
       uint64_t beat = static_cast<uint64_t>(cfg_.heartbeat_ttl_ms / 3);
       uv_timer_start(&beat_timer_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->Beat(); }, beat, beat);
+      uv_timer_start(&ledger_timer_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->ReconcileDue(); }, 0, 1000);
       AdoptOrphans();
       MaybeTake();
     });
@@ -202,7 +204,7 @@ void Engine::RunStep(Task* t) {
   if (stopping_ && t->step != Step::kFinish && t->step != Step::kRecordTask) return;  // left for the next start
   switch (t->step) {
     case Step::kAdmit: return DoAdmit(t);
-    case Step::kMarkSent: return DoMarkSent(t);
+    case Step::kReserve: return DoReserve(t);
     case Step::kCreate: return DoCreate(t);
     case Step::kRecordTask: return DoRecordTask(t);
     case Step::kPoll: return DoPoll(t);
@@ -219,6 +221,7 @@ void Engine::RequestStop() {
   uv_timer_stop(&intake_timer_);
   uv_timer_stop(&cancel_timer_);
   uv_timer_stop(&beat_timer_);
+  uv_timer_stop(&ledger_timer_);
   // Another daemon may adopt what we leave as soon as it next looks.
   if (recovered_) store_->DropHeartbeat();
   uv_timer_start(&grace_timer_, [](uv_timer_t* t) {
@@ -251,7 +254,7 @@ void Engine::CloseAll() {
     ++handles_to_close_;
     uv_close(h, [](uv_handle_t* hh) { --static_cast<Engine*>(hh->data)->handles_to_close_; });
   };
-  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_})
+  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_, &ledger_timer_})
     close_handle(reinterpret_cast<uv_handle_t*>(t));
   for (uv_signal_t* s : {&sigint_, &sigterm_}) close_handle(reinterpret_cast<uv_handle_t*>(s));
   // curl first: its completion handlers may still want Redis; they see stopping_.

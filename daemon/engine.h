@@ -7,12 +7,13 @@
 // through `by_id_`. A task's `step` is the next thing to do for it; `busy` is true
 // while that step's I/O is outstanding. Every step's result chooses the next step:
 //
-//   taken -> kAdmit -> kMarkSent -> kCreate -> kRecordTask -> kPoll ... -> kFinish
-//                        ^  (refused create, new-task retry)      |
-//                        +----------------------------------------+
+//   taken -> kAdmit -> kReserve -> kCreate -> kRecordTask -> kPoll ... -> kFinish
+//                        ^  (refused create, new-task retry)     |
+//                        +---------------------------------------+
 //   kPoll -> kCancel (deadline, operator) -> kFinish
 //
-// Redis is written before each irreversible upstream step (kMarkSent before a create)
+// Redis is written before each irreversible upstream step (kReserve, which holds the
+// ledger's credits and slot and marks "create_sent", before a create)
 // and right after it (kRecordTask), so a crash anywhere is recovered from Redis
 // alone (Recover()). Nothing but the Engine touches its handles; callbacks find their
 // Task by (slot, gen) and never delete a Task while it is inside a step.
@@ -43,13 +44,18 @@ namespace runwayd {
 
 struct Account {
   AccountConfig cfg;
+  std::string key;                // P:account:<name>
   curl_slist* headers = nullptr;  // owned: Authorization, version, content type
   int64_t slow_until_ms = 0;      // monotonic: a 429 slows this account only
   int slow_level = 0;
   bool disabled = false;
+  int64_t estimate = 0;           // last estimate a script returned (routing order only)
+  bool reconciling = false;
+  int64_t next_reconcile_ms = 0;  // monotonic
+  std::unordered_map<std::string, bool> price_mismatch_logged;
 };
 
-enum class Step : uint8_t { kAdmit, kMarkSent, kCreate, kRecordTask, kPoll, kCancel, kFinish };
+enum class Step : uint8_t { kAdmit, kReserve, kCreate, kRecordTask, kPoll, kCancel, kFinish };
 enum class CancelReason : uint8_t { kNone, kDeadline, kOperator };
 
 struct Outcome {
@@ -76,6 +82,11 @@ struct Task {
   int polls = 0;
   int64_t taken_at_ms = 0, submitted_at_ms = 0, deadline_ms = 0;  // wall clock
   int64_t created_mono = 0, running_since_mono = 0, prev_poll_mono = 0;
+  int64_t final_cost = 0;           // for settlement: Runway's cost, -1 unknown, -2 assume charged
+  size_t fallback_used = 0;         // fallback_models tried so far
+  int64_t credit_wait_until = 0;    // wall ms; 0: not waiting for credit
+  bool holds_slot = false;          // a ledger slot is held (wake a waiter when it ends)
+  std::string original_body, original_model;  // set while a fallback model replaces the job's
   double prev_progress = -1;
   std::optional<int64_t> estimated, upstream_cost;
   bool refund_emitted_before = false, replayed = false;
@@ -124,7 +135,18 @@ class Engine {
   // Steps (flow.cc).
   void DoAdmit(Task* t);
   void AfterAdmit(Task* t);
-  void DoMarkSent(Task* t);
+  // Ledger (ledger_flow.cc).
+  void DoReserve(Task* t);
+  void TryReserve(Task* t, std::shared_ptr<std::vector<Account*>> cands, size_t i, int reasons);
+  void NoAccountNow(Task* t, int reasons);
+  bool Fallback(Task* t);
+  void Settle(Task* t, int64_t final_cost, const char* state, std::function<void(Task*)> next);
+  void OnLedgerReply(Account* a, redisReply* r, size_t estimate_at, size_t low_at);
+  void Reconcile(Account* a);
+  void ReconcileDue();
+  void WakeSlotWaiter(const std::string& model);
+  void WakeAll();
+  void Park(Task* t, int64_t delay_ms);
   void DoCreate(Task* t);
   void DoRecordTask(Task* t);
   void DoPoll(Task* t);
@@ -155,7 +177,9 @@ class Engine {
   std::vector<uint32_t> free_slots_;
   std::unordered_map<std::string, uint32_t> by_id_;
   size_t live_tasks_ = 0;
-  uv_timer_t tick_{}, intake_timer_{}, cancel_timer_{}, grace_timer_{}, beat_timer_{};
+  uv_timer_t tick_{}, intake_timer_{}, cancel_timer_{}, grace_timer_{}, beat_timer_{}, ledger_timer_{};
+  std::unordered_map<std::string, std::deque<std::pair<uint32_t, uint32_t>>> slot_waiters_;  // model -> tasks
+  std::vector<std::pair<uint32_t, uint32_t>> parked_;  // waiting for credit or a first reading
   uv_signal_t sigint_{}, sigterm_{};
   int64_t armed_at_ = INT64_MAX;
   bool started_ = false, recovered_ = false, taking_ = false, stopping_ = false, closed_ = false;

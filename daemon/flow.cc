@@ -3,7 +3,8 @@
 // Each Do*() starts one piece of I/O with the task marked busy; its callback finds
 // the task again by (slot, gen), clears busy and chooses the next step from the
 // classification (runway/classify.h). The order of the money-relevant writes:
-//   1. kMarkSent: P:job:<id> says "create_sent, attempt N" (Redis confirmed) ...
+//   1. kReserve: the ledger holds the cost and a slot, and P:job:<id> says
+//      "create_sent, attempt N", in one Lua step (Redis confirmed) ...
 //   2. ... only then the POST goes out;
 //   3. kRecordTask: the task id is stored as soon as the answer is read, before
 //      anything else happens to the job.
@@ -12,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/engine.h"
+#include "ledger/scripts.h"
 #include "runway/checks.h"
 
 namespace runwayd {
@@ -65,58 +67,16 @@ void Engine::DoAdmit(Task* t) {
   });
 }
 
-Account* Engine::Route(Task* t, std::string* error) {
-  Account* best = nullptr;
-  for (auto& a : accounts_) {
-    if (!t->job.account.empty() && a->cfg.name != t->job.account) continue;
-    if (a->disabled) continue;
-    if (best == nullptr || a->cfg.priority > best->cfg.priority) best = a.get();
-  }
-  if (best == nullptr) {
-    *error = t->job.account.empty() ? "no usable account" : "account " + t->job.account + " is not configured or disabled";
-  }
-  return best;
-}
-
 void Engine::AfterAdmit(Task* t) {
   int64_t deadline_s = t->job.deadline_s.value_or(cfg_.default_deadline_s);
   t->deadline_ms = t->taken_at_ms + deadline_s * 1000;
   runway::CheckResult chk = runway::CheckJobBody(t->job, cfg_.checks);
   if (!chk.ok) return Fail(t, ErrorClass::kInvalidInput, "invalid_input", chk.error);
-  std::string err;
-  if (t->account == nullptr) t->account = Route(t, &err);
-  if (t->account == nullptr) return Fail(t, ErrorClass::kAccountUnusable, "no_account", err);
-  t->model = t->job.facts.model;
+  if (t->model.empty()) t->model = t->job.facts.model;
   if (!t->estimated) t->estimated = cfg_.prices.Cost(t->job.facts);
   if (t->attempt == 0) t->attempt = 1;
-  t->step = Step::kMarkSent;
+  t->step = Step::kReserve;
   RunStep(t);
-}
-
-void Engine::DoMarkSent(Task* t) {
-  int64_t now = Wall();
-  if (t->cancel == CancelReason::kOperator)
-    return Fail(t, ErrorClass::kCancelled, "cancelled", "cancelled by an operator before a task was created", "cancelled");
-  if (now >= t->deadline_ms)
-    return Fail(t, ErrorClass::kDeadlineExceeded, "deadline_exceeded", "the deadline passed before a task was created");
-  if (t->account->slow_until_ms > Mono()) return Schedule(t, t->account->slow_until_ms - Mono());
-  t->busy = true;
-  if (t->submitted_at_ms == 0) t->submitted_at_ms = now;
-  std::vector<std::pair<std::string_view, std::string>> f = {
-      {"state", "create_sent"},  {"attempt", std::to_string(t->attempt)},
-      {"account", t->account->cfg.name}, {"model", t->model},
-      {"submitted_at", std::to_string(t->submitted_at_ms)}, {"task_id", ""}};
-  store_->Update(t->job.id, f, [this, slot = t->slot, gen = t->gen](bool ok, bool owned) {
-    FIND_OR_RETURN(t, slot, gen);
-    if (!ok) return RetryStep(t, runway::BackoffMs(t->step_errors, 200, 5000, NoHints(), Unit()));
-    if (!owned) {
-      spdlog::warn("job={} is owned by another daemon now; letting it go", t->job.id);
-      return FreeTask(t);
-    }
-    t->step_errors = 0;
-    t->step = Step::kCreate;
-    RunStep(t);
-  });
 }
 
 void Engine::DoCreate(Task* t) {
@@ -143,30 +103,56 @@ void Engine::DoCreate(Task* t) {
         t->step = Step::kRecordTask;
         return RunStep(t);
       }
-      case runway::Verdict::kRetrySame:
-        if (r.hints.should_retry == false || ++t->create_retries > cfg_.max_create_retries)
-          return Fail(t, ErrorClass::kUpstreamUnavailable, c.code, "Runway refused the create: " + c.message);
+      case runway::Verdict::kRetrySame: {
+        bool give_up = r.hints.should_retry == false || ++t->create_retries > cfg_.max_create_retries;
+        if (give_up) return Fail(t, ErrorClass::kUpstreamUnavailable, c.code, "Runway refused the create: " + c.message);
         spdlog::info("job={} create refused ({}), retrying", t->job.id, c.code);
-        // The create certainly did not happen: say so in Redis before waiting.
-        store_->Update(t->job.id, {{"state", "refused"}}, [](bool, bool) {});
-        t->step = Step::kMarkSent;
-        return RetryStep(t, runway::BackoffMs(t->create_retries - 1, Scaled(cfg_.retry_base_ms),
-                                              Scaled(cfg_.retry_cap_ms), r.hints, Unit()));
-      case runway::Verdict::kAccountProblem:
-        if (c.account == runway::AccountIssue::kUnauthorized && !t->account->disabled) {
-          t->account->disabled = true;
-          spdlog::error("account {} disabled: Runway answered {} (bad, disabled or suspended key)",
-                        t->account->cfg.name, r.status);
-          AccountEvent("account_disabled", t->account, {{"http_status", r.status}}, {});
+        int64_t delay = runway::BackoffMs(t->create_retries - 1, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms),
+                                          r.hints, Unit());
+        // The create certainly did not happen: release the hold while we wait.
+        return Settle(t, 0, "refused", [this, delay](Task* t2) {
+          t2->step = Step::kReserve;
+          RetryStep(t2, delay);
+        });
+      }
+      case runway::Verdict::kAccountProblem: {
+        Account* a = t->account;
+        if (c.account == runway::AccountIssue::kUnauthorized) {
+          if (!a->disabled) {
+            a->disabled = true;
+            spdlog::error("account {} disabled: Runway answered {} (bad, disabled or suspended key)", a->cfg.name,
+                          r.status);
+            store_->conn()->Command({"HSET", a->key, "disabled", "1"}, [](redisReply*) {});
+            AccountEvent("account_disabled", a, {{"http_status", r.status}}, {{"reason", c.message}});
+          }
+        } else if (c.account == runway::AccountIssue::kInsufficientCredits) {
+          spdlog::warn("job={} account {} has not enough credits although the estimate said so: reconciling, "
+                       "re-routing", t->job.id, a->cfg.name);
+          store_->conn()->Command({"HSET", a->key, "short", "1"}, [](redisReply*) {});
+          Reconcile(a);
+        } else {  // the daily generation limit
+          spdlog::warn("job={} account {} reached its daily limit for {}: reconciling, re-routing", t->job.id,
+                        a->cfg.name, t->model);
+          // Closed until the next reading says otherwise (it sets the real limit and usage).
+          store_->conn()->Command({"HSET", a->key, "daily_limit:" + t->model, "0"}, [](redisReply*) {});
+          Reconcile(a);
         }
-        return Fail(t, c.error_class, c.code, c.message);
+        // Nothing was created: release the hold and route again (another account may take it).
+        return Settle(t, 0, "refused", [this](Task* t2) {
+          t2->account = nullptr;
+          t2->step = Step::kReserve;
+          RetryStep(t2, Scaled(200));
+        });
+      }
       case runway::Verdict::kOutcomeUnknown:
+        t->final_cost = -2;  // the ledger assumes the create charged; reconciliation corrects it
         if (cfg_.resubmit_unknown && t->create_retries++ < cfg_.max_create_retries) {
           spdlog::warn("job={} create outcome unknown ({}); resubmitting as configured", t->job.id, c.code);
-          t->step = Step::kMarkSent;
-          ++t->attempt;
-          return RetryStep(t, runway::BackoffMs(0, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms), r.hints,
-                                                Unit()));
+          return Settle(t, -2, "resubmit", [this, hints = r.hints](Task* t2) {
+            t2->step = Step::kReserve;
+            ++t2->attempt;
+            RetryStep(t2, runway::BackoffMs(0, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms), hints, Unit()));
+          });
         }
         spdlog::warn("job={} create outcome unknown ({}): {}", t->job.id, c.code, c.message);
         AccountEvent("outcome_unknown", t->account, {}, {{"job", t->job.id}, {"code", c.code}});
@@ -179,16 +165,19 @@ void Engine::DoCreate(Task* t) {
 
 void Engine::DoRecordTask(Task* t) {
   t->busy = true;
-  std::vector<std::pair<std::string_view, std::string>> f = {
-      {"state", "task"}, {"task_id", t->task_id}, {"attempt", std::to_string(t->attempt)}};
-  if (t->estimated) f.emplace_back("estimated", std::to_string(*t->estimated));
-  store_->Update(t->job.id, f, [this, slot = t->slot, gen = t->gen](bool ok, bool owned) {
+  t->final_cost = -1;  // a task exists: its cost is Runway's to tell
+  std::string jk = store_->keys().job(t->job.id), charged = std::to_string(t->estimated.value_or(0)),
+              attempt = std::to_string(t->attempt);
+  store_->Eval(ledger::kCreated, {t->account->key, jk}, {cfg_.daemon_id, t->task_id, charged, attempt},
+               [this, slot = t->slot, gen = t->gen](redisReply* r) {
     FIND_OR_RETURN(t, slot, gen);
-    if (!ok) return RetryStep(t, runway::BackoffMs(t->step_errors, 100, 2000, NoHints(), Unit()));
-    if (!owned) {
+    if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+      return RetryStep(t, runway::BackoffMs(t->step_errors, 100, 2000, NoHints(), Unit()));
+    if (std::string_view(r->element[0]->str, r->element[0]->len) == "not_owner") {
       spdlog::error("job={} task={} lost ownership before its task id was recorded", t->job.id, t->task_id);
       return FreeTask(t);
     }
+    OnLedgerReply(t->account, r, 1, 2);
     t->step_errors = 0;
     t->step = Step::kPoll;
     runway::PollInput in;
@@ -228,6 +217,7 @@ void Engine::DoPoll(Task* t) {
       return OnTaskAnswer(t, runway::ParseTaskAnswer(r.body));
     }
     if (c.verdict == runway::Verdict::kTaskGone) {
+      if (t->cancel_sent) t->final_cost = 0;
       if (t->cancel_sent) return Fail(t, t->cancel == CancelReason::kOperator ? ErrorClass::kCancelled
                                                                                : ErrorClass::kDeadlineExceeded,
                                       t->cancel == CancelReason::kOperator ? "cancelled" : "deadline_exceeded",
@@ -273,17 +263,21 @@ void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
   bool succeeded = a.status == runway::TaskStatus::kSucceeded;
   runway::Classification c = runway::ClassifyTaskFailure(succeeded, a.status == runway::TaskStatus::kCancelled,
                                                          a.failure_code, a.failure);
+  if (a.cost_credits) t->final_cost = *a.cost_credits;
   if (c.verdict == runway::Verdict::kSuccess) return Succeed(t, a.output);
   if (c.verdict == runway::Verdict::kRetryNewTask && t->cancel == CancelReason::kNone &&
       t->attempt < cfg_.max_attempts && Wall() < t->deadline_ms) {
     spdlog::info("job={} task={} failed ({}), retrying with a new task", t->job.id, t->task_id, c.code);
-    ++t->attempt;
-    t->task_id.clear();
-    t->running_since_mono = t->prev_poll_mono = 0;
-    t->prev_progress = -1;
-    t->step = Step::kMarkSent;
-    return RetryStep(t, runway::BackoffMs(t->attempt - 2, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms),
-                                          NoHints(), Unit()));
+    return Settle(t, t->upstream_cost.value_or(-1), "retry", [this](Task* t2) {
+      ++t2->attempt;
+      t2->task_id.clear();
+      t2->running_since_mono = t2->prev_poll_mono = 0;
+      t2->prev_progress = -1;
+      t2->final_cost = 0;
+      t2->step = Step::kReserve;
+      RetryStep(t2, runway::BackoffMs(t2->attempt - 2, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms),
+                                      NoHints(), Unit()));
+    });
   }
   Fail(t, c.error_class, c.code, c.message, c.error_class == ErrorClass::kCancelled ? "cancelled" : "failed");
 }
@@ -301,6 +295,7 @@ void Engine::DoCancel(Task* t) {
     const char* status = op ? "cancelled" : "failed";
     if (c.verdict == runway::Verdict::kSuccess) {
       t->upstream_cost = 0;
+      t->final_cost = 0;  // a cancelled unfinished task is not charged
       return Fail(t, cls, code, op ? "cancelled by an operator" : "the deadline passed; the task was cancelled", status);
     }
     if (c.verdict == runway::Verdict::kTaskGone) {

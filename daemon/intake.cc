@@ -90,6 +90,15 @@ void Engine::Resume(const InflightRecord& rec) {
   if (!est.empty()) t->estimated = std::atoll(est.c_str());
   std::string state = field("state");
   std::string account = field("account");
+  if (!field("body").empty()) {  // a fallback model replaced the producer's
+    t->original_body = t->job.body;
+    t->original_model = t->job.facts.model;
+    t->job.body = field("body");
+    t->job.facts.model = t->model;
+    t->fallback_used = t->job.fallback_models.size();
+  }
+  t->holds_slot = field("hold_slot") == "1";
+  t->final_cost = t->task_id.empty() ? (state == "create_sent" ? -2 : 0) : -1;
   for (auto& a : accounts_)
     if (a->cfg.name == account) t->account = a.get();
   int64_t deadline_s = t->job.deadline_s.value_or(cfg_.default_deadline_s);

@@ -40,10 +40,11 @@ void Engine::BuildWrite(Task* t) {
   w->id = j.id;
   w->reply_to = j.reply_to;
   w->owned = t->admitted;
+  w->final_cost = t->final_cost;
   if (!t->admitted) w->raw = j.raw;  // still in the processing list
   bool succeeded = o.status == "succeeded";
   bool duplicate = !o.duplicate_of.empty();
-  bool refund = !succeeded && !duplicate && j.charged.value_or(0) > 0 && !t->refund_emitted_before &&
+  bool refund = !j.id.empty() && !succeeded && !duplicate && j.charged.value_or(0) > 0 && !t->refund_emitted_before &&
                 std::find(cfg_.no_refund_classes.begin(), cfg_.no_refund_classes.end(),
                           ErrorClassName(o.error_class)) == cfg_.no_refund_classes.end();
   int64_t now = Wall();
@@ -112,6 +113,11 @@ void Engine::DoFinish(Task* t) {
       return RetryStep(t, runway::BackoffMs(t->step_errors, 200, 5000, {}, Unit()));
     }
     if (refunded < 0) spdlog::warn("job={} is owned by another daemon; not writing its outcome", t->job.id);
+    if (t->holds_slot && refunded >= 0) {
+      std::string model = t->model;
+      FreeTask(t);
+      return WakeSlotWaiter(model);
+    }
     FreeTask(t);
   });
 }

@@ -6,6 +6,8 @@
 // the same effects).
 #include "queue/scripts.h"
 
+#include "ledger/scripts.h"
+
 namespace runwayd::scripts {
 
 const std::string kTakeBatch = R"lua(
@@ -46,7 +48,7 @@ redis.call('HSET', KEYS[1], unpack(fields))
 return 1
 )lua";
 
-const std::string kFinish = R"lua(
+const std::string kFinish = std::string(ledger::kLuaPreludeText) + R"lua(
 local owned = ARGV[10] == '1'
 if owned and redis.call('HGET', KEYS[1], 'daemon') ~= ARGV[2] then
   return 'not_owner'
@@ -61,6 +63,7 @@ end
 if ARGV[3] ~= '' then redis.call('LPUSH', KEYS[3], ARGV[3]) end
 if ARGV[7] ~= '' then redis.call('LPUSH', KEYS[8], ARGV[7]) end
 if owned then
+  settle(ARGV[12], KEYS[1], tonumber(ARGV[11]))
   redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[2], ARGV[1])
 end

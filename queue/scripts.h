@@ -26,9 +26,11 @@ extern const std::string kUpdateOwned;
 
 // The one atomic step per outcome: result, refund (guarded by the per-job marker),
 // dead letter, release of the job record and its in-flight entry, dedup marker,
-// removal from the processing list. KEYS: job, inflight, reply, refunds, refunded,
+// removal from the processing list, and settlement of the job's ledger hold with its
+// final cost (see ledger/scripts.h). KEYS: job, inflight, reply, refunds, refunded,
 // done, processing, dead. ARGV: id, daemon, result, refund, done_ttl_s, raw,
-// dead, refund_ttl_s, done_value, owned(1/0).
+// dead, refund_ttl_s, done_value, owned(1/0), final_cost (-1 unknown, -2 assume charged),
+// prefix.
 // Returns 1 when a refund was pushed, 0 when not, "not_owner" when another daemon owns it.
 extern const std::string kFinish;
 

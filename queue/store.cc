@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ledger/scripts.h"
 #include "queue/scripts.h"
 
 namespace runwayd {
@@ -38,7 +39,8 @@ JobStore::JobStore(RedisConn* cmd, RedisConn* blocking, Keys keys, Options opts)
 
 void JobStore::LoadScripts() {
   for (const std::string* s : {&scripts::kTakeBatch, &scripts::kAdmit, &scripts::kUpdateOwned, &scripts::kFinish,
-                               &scripts::kHeartbeat, &scripts::kAdopt}) {
+                               &scripts::kHeartbeat, &scripts::kAdopt, &ledger::kReserve, &ledger::kCreated,
+                               &ledger::kSettle, &ledger::kReconcile}) {
     cmd_->Command({"SCRIPT", "LOAD", *s}, [this, s](redisReply* r) {
       if (!IsError(r, "SCRIPT LOAD")) sha_[s] = std::string(Str(r));
     });
@@ -110,11 +112,11 @@ void JobStore::Update(std::string_view id, const std::vector<std::pair<std::stri
 void JobStore::Finish(const FinishWrite& w, std::function<void(bool, int)> cb) {
   std::string k1 = keys_.job(w.id), k2 = keys_.inflight(), k3 = w.reply_to.empty() ? keys_.results() : w.reply_to,
               k4 = keys_.refunds(), k5 = keys_.refunded(w.id), k6 = keys_.done(w.id), k7 = keys_.processing(),
-              k8 = keys_.dead();
+              k8 = keys_.dead(), final_cost = std::to_string(w.final_cost);
   std::string done_ttl = std::to_string(opts_.done_ttl_s), refund_ttl = std::to_string(opts_.refund_ttl_s);
   Eval(scripts::kFinish, {k1, k2, k3, k4, k5, k6, k7, k8},
        {w.id, keys_.daemon, w.result, w.refund, done_ttl, w.raw, w.dead, refund_ttl, w.done_value,
-        w.owned ? "1" : "0"},
+        w.owned ? "1" : "0", final_cost, keys_.prefix},
        [cb = std::move(cb)](redisReply* r) {
          if (IsError(r, "finish")) return cb(false, 0);
          if (r->type == REDIS_REPLY_INTEGER) return cb(true, static_cast<int>(r->integer));

@@ -43,6 +43,7 @@ struct Keys {
   std::string events() const { return prefix + ":events"; }
   std::string dead() const { return prefix + ":dead"; }
   std::string cancel() const { return prefix + ":cancel"; }
+  std::string account(std::string_view name) const { return prefix + ":account:" + std::string(name); }
   std::string heartbeat() const { return prefix + ":daemon:" + daemon; }
   std::string daemons() const { return prefix + ":daemons"; }
 };
@@ -70,6 +71,7 @@ struct FinishWrite {
   std::string raw;         // remove this raw from the processing list (not yet admitted)
   std::string done_value;  // dedup marker value; empty: set none
   bool owned = false;      // the job hash / inflight entry belong to this daemon
+  int64_t final_cost = -1; // Runway's final cost; -1 unknown, -2 assume the reservation was charged
 };
 
 class JobStore {
@@ -85,6 +87,10 @@ class JobStore {
   // Queues SCRIPT LOAD of every script; call from the command connection's OnUp
   // hook so the SHAs are known again after each reconnect (until then EVAL is used).
   void LoadScripts();
+  // EVALSHA (EVAL until the SHA is known) of one of the project's static scripts.
+  void Eval(const std::string& script, const std::vector<std::string_view>& keys,
+            const std::vector<std::string_view>& args, RedisConn::Callback cb);
+  RedisConn* conn() { return cmd_; }
 
   // Takes up to `max` jobs without blocking (one round trip).
   void TakeBatch(int max, std::function<void(bool ok, std::vector<std::string> jobs)> cb);
@@ -119,8 +125,6 @@ class JobStore {
   Keys keys_;
   Options opts_;
   std::map<const std::string*, std::string> sha_;  // script -> SHA1 from SCRIPT LOAD
-  void Eval(const std::string& script, const std::vector<std::string_view>& keys,
-            const std::vector<std::string_view>& args, RedisConn::Callback cb);
 };
 
 

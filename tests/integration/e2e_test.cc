@@ -212,7 +212,9 @@ TEST(EndToEnd, ExhaustedAccountFailsWithInsufficientCreditsAndRefunds) {
   SimOptions so;
   so.balance = 200;  // eight 5 s gen4_turbo tasks at 25 credits
   s.StartSim(so);
-  s.StartDaemon();
+  DaemonOptions d;
+  d.extra_toml = "[ledger]\ncredit_wait_s = 1\n";  // no top-up is coming: fail fast
+  s.StartDaemon(d);
   ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
   std::map<std::string, int64_t> charged;
   for (int i = 0; i < 20; ++i) {
@@ -233,6 +235,11 @@ TEST(EndToEnd, ExhaustedAccountFailsWithInsufficientCreditsAndRefunds) {
   EXPECT_EQ(succeeded, 8);
   EXPECT_EQ(insufficient, 12);
   EXPECT_EQ(Refunds(s.redis()).size(), 12u);
+  // The ledger knew: Runway never had to refuse a create for lack of credits.
+  EXPECT_EQ(s.SimGet("/_sim/stats").find("\"400\""), std::string::npos) << s.SimGet("/_sim/stats");
+  auto acct = s.redis().Cmd({"HGET", "runway:account:main", "estimate"});
+  ASSERT_EQ(acct->type, REDIS_REPLY_STRING);
+  EXPECT_EQ(std::string(acct->str), "0");
 }
 
 TEST(EndToEnd, KilledDaemonRestartsAndFinishesEveryJob) {

@@ -677,17 +677,20 @@ TEST(JobFields, UnknownFieldsAreRefused) {
 
 TEST(JobFields, RepeatedTopLevelFieldsAreRefusedAndNotFilled) {
   auto r = Parse(J().Set("charged", "26").Add("charged", "0").Json());
-  EXPECT_EQ(r.p.error, "\"charged\": appears more than once");
+  EXPECT_EQ(r.p.error, "charged: appears more than once");
   EXPECT_FALSE(r.job.charged.has_value());
   EXPECT_EQ(r.job.id, "gen_01HZX3");
 
   r = Parse(J().Set("charged", "26").Add("id", R"("other")").Json());
-  EXPECT_EQ(r.p.error, "\"id\": appears more than once");
+  EXPECT_EQ(r.p.error, "id: appears more than once");
   EXPECT_TRUE(r.job.id.empty());
   EXPECT_EQ(r.job.charged, 26);
 
   r = Parse(J().Add("v", "1").Json());
   EXPECT_EQ(r.p.error, "v: appears more than once");
+
+  r = Parse(J().Add("extra", "1").Add("extra", "2").Json());
+  EXPECT_EQ(r.p.error, "unknown field \"extra\"");
 
   r = Parse(J().Set("meta", "{}").Add("meta", "[]").Json());
   EXPECT_FALSE(r.p.ok);
@@ -695,7 +698,7 @@ TEST(JobFields, RepeatedTopLevelFieldsAreRefusedAndNotFilled) {
 
   // A repeat hidden behind an escape is still a repeat.
   r = Parse(J().Set("user", R"("a")").Add("us\\u0065r", R"("b")").Json());
-  EXPECT_EQ(r.p.error, "\"user\": appears more than once");
+  EXPECT_EQ(r.p.error, "user: appears more than once");
   EXPECT_FALSE(r.job.user.has_value());
 }
 

@@ -1,0 +1,311 @@
+// daemon/ledger_flow.cc — admission and routing against the ledger, reconciliation.
+//
+// Before any create, one Lua step (ledger::kReserve) holds the job's estimated cost
+// and a concurrency slot for (account, model) within the account's estimate, its
+// tier's limits and its daily generations, and marks the job "create_sent". Accounts
+// are tried in policy order (priority, then most remaining credit; a pinned job only
+// its account). What happens when none can take the job now:
+//   * no free slot (or no reading yet, or a 429 slowdown): the job waits its turn in a
+//     FIFO per model and is woken when a slot of that model is released;
+//   * no credit (or the daily limit): its fallback_models are tried in order; then it
+//     parks for up to credit_wait_s, re-checked after every reconciliation, so a
+//     top-up rescues it; then it fails upstream_insufficient_credits with a refund.
+// Reconciliation reads GET /v1/organization per account every reconcile_interval_s,
+// right after an insufficient-credits or daily-limit answer, and when the estimate
+// crosses the low-balance threshold; each reading is a balance_reconciled event
+// carrying the drift between the estimate and the truth.
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "daemon/engine.h"
+#include "ledger/scripts.h"
+#include "runway/checks.h"
+
+namespace runwayd {
+namespace {
+
+enum Reason { kSlot = 1, kUnread = 2, kCredit = 4, kDaily = 8, kDisabled = 16, kSlow = 32 };
+
+std::string_view Elem(redisReply* r, size_t i) {
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || i >= r->elements) return {};
+  redisReply* e = r->element[i];
+  return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS ? std::string_view(e->str, e->len)
+                                                                          : std::string_view();
+}
+
+int64_t ToInt(std::string_view s) { return std::atoll(std::string(s).c_str()); }
+
+}  // namespace
+
+void Engine::DoReserve(Task* t) {
+  if (t->cancel == CancelReason::kOperator)
+    return Fail(t, ErrorClass::kCancelled, "cancelled", "cancelled by an operator before a task was created", "cancelled");
+  if (Wall() >= t->deadline_ms)
+    return Fail(t, ErrorClass::kDeadlineExceeded, "deadline_exceeded", "the deadline passed before a task was created");
+  auto cands = std::make_shared<std::vector<Account*>>();
+  for (auto& a : accounts_) {
+    if (!t->job.account.empty() && a->cfg.name != t->job.account) continue;
+    if (!a->disabled) cands->push_back(a.get());
+  }
+  if (cands->empty()) {
+    std::string why = t->job.account.empty() ? "no usable account (all disabled)"
+                                             : "account " + t->job.account + " is not configured or is disabled";
+    return Fail(t, ErrorClass::kAccountUnusable, "no_account", why);
+  }
+  std::stable_sort(cands->begin(), cands->end(), [](const Account* x, const Account* y) {
+    return x->cfg.priority != y->cfg.priority ? x->cfg.priority > y->cfg.priority : x->estimate > y->estimate;
+  });
+  TryReserve(t, std::move(cands), 0, 0);
+}
+
+void Engine::TryReserve(Task* t, std::shared_ptr<std::vector<Account*>> cands, size_t i, int reasons) {
+  for (; i < cands->size() && (*cands)[i]->slow_until_ms > Mono(); ++i) reasons |= kSlow;
+  if (i == cands->size()) return NoAccountNow(t, reasons);
+  Account* a = (*cands)[i];
+  t->busy = true;
+  std::string jk = store_->keys().job(t->job.id), cost = std::to_string(t->estimated.value_or(0)),
+              attempt = std::to_string(t->attempt), now = std::to_string(t->submitted_at_ms ? t->submitted_at_ms : Wall());
+  std::string body = t->fallback_used ? t->job.body : std::string();
+  store_->Eval(ledger::kReserve, {a->key, jk},
+               {cfg_.daemon_id, a->cfg.name, t->model, cost, attempt, now, body, cfg_.prefix},
+               [this, slot = t->slot, gen = t->gen, cands, i, reasons, a](redisReply* r) mutable {
+    Task* t = Find(slot, gen);
+    if (t == nullptr) return;
+    t->busy = false;
+    std::string_view kind = Elem(r, 0);
+    if (kind.empty()) return RetryStep(t, runway::BackoffMs(t->step_errors, 200, 5000, {}, Unit()));
+    if (kind == "not_owner") {
+      spdlog::warn("job={} is owned by another daemon now; letting it go", t->job.id);
+      return FreeTask(t);
+    }
+    if (kind == "ok") {
+      t->account = a;
+      t->holds_slot = true;
+      t->final_cost = 0;
+      if (t->submitted_at_ms == 0) t->submitted_at_ms = Wall();
+      OnLedgerReply(a, r, 1, 2);
+      t->step_errors = 0;
+      t->step = Step::kCreate;
+      return RunStep(t);
+    }
+    if (kind == "slot") reasons |= kSlot;
+    else if (kind == "unknown") reasons |= kUnread, Reconcile(a);
+    else if (kind == "credit" || kind == "short") reasons |= kCredit;
+    else if (kind == "daily") reasons |= kDaily;
+    else if (kind == "disabled") reasons |= kDisabled, a->disabled = true;
+    if (kind != "unknown" && kind != "disabled") a->estimate = ToInt(Elem(r, 1));
+    TryReserve(t, std::move(cands), i + 1, reasons);
+  });
+}
+
+void Engine::NoAccountNow(Task* t, int reasons) {
+  if (reasons & (kSlot | kUnread | kSlow)) {
+    // Someone can run it soon: wait for a slot of this model (or the first reading).
+    Park(t, Scaled(10000));
+    if (reasons & kSlot) slot_waiters_[t->model].emplace_back(t->slot, t->gen);
+    else parked_.emplace_back(t->slot, t->gen);
+    return;
+  }
+  if (reasons & (kCredit | kDaily)) {
+    if (Fallback(t)) return DoReserve(t);
+    int64_t now = Wall();
+    if (t->credit_wait_until == 0) {
+      t->credit_wait_until = now + cfg_.credit_wait_s * 1000;
+      spdlog::warn("job={} no account can pay for {} now: waiting up to {} s for credit", t->job.id, t->model,
+                   cfg_.credit_wait_s);
+    }
+    if (now >= t->credit_wait_until) {
+      bool credit = reasons & kCredit;
+      return Fail(t, credit ? ErrorClass::kUpstreamInsufficientCredits : ErrorClass::kUpstreamUnavailable,
+                  credit ? "insufficient_credits" : "daily_limit",
+                  credit ? "no account has enough credits for this job" : "every account reached its daily limit");
+    }
+    // Back to the model the producer asked for: a top-up should buy what was ordered.
+    if (!t->original_body.empty()) {
+      t->job.body = std::move(t->original_body);
+      t->original_body.clear();
+      t->model = t->job.facts.model = t->original_model;
+      t->estimated = cfg_.prices.Cost(t->job.facts);
+    }
+    t->fallback_used = 0;
+    Park(t, std::min<int64_t>(t->credit_wait_until - now, Scaled(30000)));
+    parked_.emplace_back(t->slot, t->gen);
+    return;
+  }
+  Fail(t, ErrorClass::kAccountUnusable, "no_account", "every account that could run this job is disabled");
+}
+
+bool Engine::Fallback(Task* t) {
+  const auto& fbs = t->job.fallback_models;
+  while (t->fallback_used < fbs.size()) {
+    const std::string& fb = fbs[t->fallback_used++];
+    if (fb == t->model) continue;
+    const std::string& src = t->original_body.empty() ? t->job.body : t->original_body;
+    rapidjson::Document doc;
+    doc.Parse(src.data(), src.size());
+    if (doc.HasParseError() || !doc.IsObject()) return false;
+    doc["model"].SetString(fb.data(), static_cast<rapidjson::SizeType>(fb.size()), doc.GetAllocator());
+    rapidjson::StringBuffer sb;
+    rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+    doc.Accept(w);
+    Job probe = t->job;
+    probe.facts.model = fb;
+    runway::CheckResult chk = runway::CheckJobBody(probe, cfg_.checks);
+    if (!chk.ok) {
+      spdlog::info("job={} fallback model {} skipped: {}", t->job.id, fb, chk.error);
+      continue;
+    }
+    if (t->original_body.empty()) {
+      t->original_body = t->job.body;
+      t->original_model = t->job.facts.model;
+    }
+    spdlog::info("job={} no account can pay for {}: falling back to {}", t->job.id, t->model, fb);
+    t->job.body.assign(sb.GetString(), sb.GetSize());
+    t->model = t->job.facts.model = fb;
+    t->estimated = cfg_.prices.Cost(t->job.facts);
+    return true;
+  }
+  return false;
+}
+
+void Engine::Park(Task* t, int64_t delay_ms) {
+  t->step = Step::kReserve;
+  Schedule(t, delay_ms);
+}
+
+void Engine::WakeSlotWaiter(const std::string& model) {
+  auto it = slot_waiters_.find(model);
+  if (it == slot_waiters_.end()) return;
+  auto& q = it->second;
+  while (!q.empty()) {
+    auto [slot, gen] = q.front();
+    q.pop_front();
+    Task* t = Find(slot, gen);
+    if (t && t->step == Step::kReserve && !t->busy) return Schedule(t, 0);
+  }
+}
+
+void Engine::WakeAll() {
+  std::vector<std::pair<uint32_t, uint32_t>> all;
+  all.swap(parked_);
+  for (auto& [model, q] : slot_waiters_) all.insert(all.end(), q.begin(), q.end()), q.clear();
+  for (auto [slot, gen] : all) {
+    Task* t = Find(slot, gen);
+    if (t && t->step == Step::kReserve && !t->busy) Schedule(t, 0);
+  }
+}
+
+void Engine::Settle(Task* t, int64_t final_cost, const char* state, std::function<void(Task*)> next) {
+  if (t->account == nullptr || !t->holds_slot) return next(t);
+  t->busy = true;
+  std::string jk = store_->keys().job(t->job.id), fc = std::to_string(final_cost);
+  store_->Eval(ledger::kSettle, {t->account->key, jk}, {cfg_.daemon_id, fc, state, cfg_.prefix},
+               [this, slot = t->slot, gen = t->gen, next = std::move(next)](redisReply* r) {
+    Task* t = Find(slot, gen);
+    if (t == nullptr) return;
+    t->busy = false;
+    std::string_view kind = Elem(r, 0);
+    if (kind == "not_owner") return FreeTask(t);
+    // On a Redis failure the hold stays in the record: the next kReserve or the
+    // finish releases it (both settle any hold first), so nothing leaks.
+    if (kind == "ok") {
+      OnLedgerReply(t->account, r, 1, 2);
+      t->holds_slot = false;
+      WakeSlotWaiter(t->model);
+    }
+    next(t);
+  });
+}
+
+void Engine::OnLedgerReply(Account* a, redisReply* r, size_t estimate_at, size_t low_at) {
+  std::string_view e = Elem(r, estimate_at);
+  if (!e.empty()) a->estimate = ToInt(e);
+  if (Elem(r, low_at) == "1") {
+    spdlog::warn("account {} is low: estimate {} credits, threshold {}", a->cfg.name, a->estimate, a->cfg.low_balance);
+    AccountEvent("low_balance", a, {{"estimate", a->estimate}, {"threshold", a->cfg.low_balance}}, {});
+    Reconcile(a);
+  }
+}
+
+void Engine::ReconcileDue() {
+  for (auto& a : accounts_)
+    if (!a->reconciling && !a->disabled && Mono() >= a->next_reconcile_ms) Reconcile(a.get());
+}
+
+void Engine::Reconcile(Account* a) {
+  if (a->reconciling || a->disabled || stopping_ || closed_) return;
+  a->reconciling = true;
+  int64_t sent = Wall();
+  store_->conn()->Command({"HMGET", a->key, "charged_total", "returned_total"}, [this, a, sent](redisReply* r) {
+    if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || stopping_) {
+      a->reconciling = false;
+      a->next_reconcile_ms = Mono() + 2000;
+      return;
+    }
+    auto num = [](redisReply* e) { return e->type == REDIS_REPLY_STRING ? std::string(e->str, e->len) : "0"; };
+    std::string c0 = num(r->element[0]), r0 = num(r->element[1]);
+    http_->Send(Request(a, "GET", "/v1/organization"), [this, a, sent, c0, r0](runway::HttpResult&& h) {
+      runway::Classification c =
+          runway::ClassifyExchange({runway::Phase::kOrganization, h.transport, h.status, h.body});
+      if (c.verdict != runway::Verdict::kSuccess) {
+        a->reconciling = false;
+        a->next_reconcile_ms = Mono() + 5000;
+        if (c.account == runway::AccountIssue::kUnauthorized && !a->disabled) {
+          a->disabled = true;
+          spdlog::error("account {} disabled: GET /v1/organization answered {}", a->cfg.name, h.status);
+          store_->conn()->Command({"HSET", a->key, "disabled", "1"}, [](redisReply*) {});
+          AccountEvent("account_disabled", a, {{"http_status", h.status}}, {{"reason", c.message}});
+          WakeAll();  // its waiting jobs route elsewhere
+        } else {
+          spdlog::warn("account {}: reading the balance failed: {}", a->cfg.name, c.message);
+        }
+        return;
+      }
+      runway::OrganizationAnswer org = runway::ParseOrganizationAnswer(h.body);
+      std::vector<std::string> args = {std::to_string(org.credit_balance), std::to_string(sent), c0, r0,
+                                       std::to_string(Wall()), std::to_string(a->cfg.low_balance)};
+      std::map<std::string, bool> models;
+      for (const auto& [m, l] : org.limits) models[m] = true;
+      for (const auto& [m, l] : a->cfg.limits) models[m] = true;
+      for (const auto& [m, unused] : models) {
+        (void)unused;
+        std::optional<int64_t> mc, md;
+        if (auto it = org.limits.find(m); it != org.limits.end()) mc = it->second.max_concurrent, md = it->second.max_daily;
+        if (auto it = a->cfg.limits.find(m); it != a->cfg.limits.end()) {
+          if (it->second.max_concurrent) mc = it->second.max_concurrent;
+          if (it->second.max_daily) md = it->second.max_daily;
+        }
+        auto used = org.daily_generations.find(m);
+        args.push_back(m);
+        args.push_back(mc ? std::to_string(*mc) : "");
+        args.push_back(md ? std::to_string(*md) : "");
+        args.push_back(used != org.daily_generations.end() ? std::to_string(used->second) : "");
+      }
+      std::vector<std::string_view> argv(args.begin(), args.end());
+      store_->Eval(ledger::kReconcile, {a->key}, argv, [this, a, balance = org.credit_balance](redisReply* r2) {
+        a->reconciling = false;
+        a->next_reconcile_ms = Mono() + cfg_.reconcile_interval_s * 1000;
+        std::string_view kind = Elem(r2, 0);
+        if (kind != "ok") return;
+        std::string_view before = Elem(r2, 1);
+        a->estimate = ToInt(Elem(r2, 2));
+        std::vector<std::pair<std::string_view, int64_t>> ints = {{"balance", balance}, {"estimate", a->estimate}};
+        if (!before.empty()) {
+          ints.emplace_back("estimate_before", ToInt(before));
+          ints.emplace_back("drift", ToInt(before) - a->estimate);
+        }
+        spdlog::info("account {} reconciled: balance {}, estimate {}{}", a->cfg.name, balance, a->estimate,
+                     before.empty() ? "" : fmt::format(" (was {})", before));
+        AccountEvent("balance_reconciled", a, std::move(ints), {});
+        if (Elem(r2, 3) == "1") OnLedgerReply(a, r2, 2, 3);
+        WakeAll();
+      });
+    });
+  });
+}
+
+}  // namespace runwayd

@@ -1,0 +1,73 @@
+// ledger/scripts.cc — the scripts documented in scripts.h. Integers only: credits
+// are whole numbers in Redis (HINCRBY), never floats.
+#include "ledger/scripts.h"
+
+namespace runwayd::ledger {
+
+const std::string kLuaPrelude = kLuaPreludeText;
+
+const std::string kReserve = std::string(kLuaPreludeText) + R"lua(
+local a, j = KEYS[1], KEYS[2]
+if redis.call('HGET', j, 'daemon') ~= ARGV[1] then return {'not_owner'} end
+if redis.call('HGET', a, 'disabled') == '1' then return {'disabled', '0'} end
+if redis.call('HEXISTS', a, 'balance') == 0 then return {'unknown', '0'} end
+local model, cost = ARGV[3], tonumber(ARGV[4])
+local e = estimate(a)
+if redis.call('HGET', a, 'short') == '1' then return {'short', tostring(e)} end
+if e < cost then return {'credit', tostring(e)} end
+local lim = redis.call('HGET', a, 'limit:' .. model)
+if lim and n(a, 'inflight:' .. model) >= tonumber(lim) then return {'slot', tostring(e)} end
+local dlim = redis.call('HGET', a, 'daily_limit:' .. model)
+if dlim and n(a, 'daily:' .. model) >= tonumber(dlim) then return {'daily', tostring(e)} end
+settle(ARGV[8], j, 0)  -- a stale hold of this job (never expected) must not leak
+redis.call('HINCRBY', a, 'reserved', cost)
+redis.call('HINCRBY', a, 'inflight:' .. model, 1)
+redis.call('HINCRBY', a, 'daily:' .. model, 1)
+redis.call('HSET', j, 'hold_account', ARGV[2], 'hold_model', model, 'hold_reserved', cost, 'hold_charged', 0,
+           'hold_slot', '1', 'state', 'create_sent', 'attempt', ARGV[5], 'account', ARGV[2], 'model', model,
+           'submitted_at', ARGV[6], 'task_id', '')
+if ARGV[7] ~= '' then redis.call('HSET', j, 'body', ARGV[7]) end
+e = estimate(a)
+return {'ok', tostring(e), tostring(check_low(a, e))}
+)lua";
+
+const std::string kCreated = std::string(kLuaPreludeText) + R"lua(
+local a, j = KEYS[1], KEYS[2]
+if redis.call('HGET', j, 'daemon') ~= ARGV[1] then return {'not_owner'} end
+local reserved, charged = n(j, 'hold_reserved'), tonumber(ARGV[3])
+if reserved ~= 0 then redis.call('HINCRBY', a, 'reserved', -reserved) end
+redis.call('HINCRBY', a, 'charged_total', charged)
+redis.call('HSET', j, 'hold_reserved', 0, 'hold_charged', charged, 'state', 'task', 'task_id', ARGV[2],
+           'estimated', charged, 'attempt', ARGV[4])
+local e = estimate(a)
+return {'ok', tostring(e), tostring(check_low(a, e))}
+)lua";
+
+const std::string kSettle = std::string(kLuaPreludeText) + R"lua(
+local a, j = KEYS[1], KEYS[2]
+if redis.call('HGET', j, 'daemon') ~= ARGV[1] then return {'not_owner'} end
+settle(ARGV[4], j, tonumber(ARGV[2]))
+redis.call('HSET', j, 'state', ARGV[3], 'task_id', '')
+local e = estimate(a)
+return {'ok', tostring(e), tostring(check_low(a, e))}
+)lua";
+
+const std::string kReconcile = std::string(kLuaPreludeText) + R"lua(
+local a = KEYS[1]
+if tonumber(ARGV[2]) < n(a, 'recon_sent_at') then return {'stale'} end
+local had = redis.call('HEXISTS', a, 'balance') == 1
+local before = ''
+if had then before = tostring(estimate(a)) end
+redis.call('HSET', a, 'balance', ARGV[1], 'recon_sent_at', ARGV[2], 'charged_base', ARGV[3],
+           'returned_base', ARGV[4], 'reconciled_at', ARGV[5], 'low_threshold', ARGV[6], 'short', '0')
+for i = 7, #ARGV - 3, 4 do
+  local m = ARGV[i]
+  if ARGV[i + 1] == '' then redis.call('HDEL', a, 'limit:' .. m) else redis.call('HSET', a, 'limit:' .. m, ARGV[i + 1]) end
+  if ARGV[i + 2] == '' then redis.call('HDEL', a, 'daily_limit:' .. m) else redis.call('HSET', a, 'daily_limit:' .. m, ARGV[i + 2]) end
+  if ARGV[i + 3] ~= '' then redis.call('HSET', a, 'daily:' .. m, ARGV[i + 3]) end
+end
+local e = estimate(a)
+return {'ok', before, tostring(e), tostring(check_low(a, e))}
+)lua";
+
+}  // namespace runwayd::ledger

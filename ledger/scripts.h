@@ -1,0 +1,102 @@
+// ledger/scripts.h — the ledger's Lua scripts: what each Runway account can pay and run.
+//
+// Per account, a hash P:account:<name> shared by every daemon:
+//   balance, reconciled_at, recon_sent_at   the last GET /v1/organization and when
+//   reserved                                credits held by jobs admitted, not yet created
+//   charged_total / charged_base            credits charged at creation (monotonic) and
+//                                           its value when the balance was last read
+//   returned_total / returned_base          credits returned (uncharged failures, cancels)
+//   estimate = balance - reserved - (charged_total - charged_base)
+//                      + (returned_total - returned_base)
+//   inflight:<model>, limit:<model>         concurrency slots held, and the limit
+//   daily:<model>, daily_limit:<model>      daily generations, and the limit
+//   low, low_threshold, short, disabled     flags (low has hysteresis: set below the
+//                                           threshold, cleared 10% above it)
+// A job's hold lives in its own record (P:job:<id>): hold_account, hold_model,
+// hold_reserved, hold_charged, hold_slot. Every hold is released exactly once, by the
+// script that ends it (kSettle, or the settle step inside queue's kFinish), so
+// reservations can never leak: adoption moves the record, and with it the hold.
+//
+// Why counters with bases instead of resetting "charged since": two daemons may
+// reconcile at once; a reading is applied only if it was sent after the one already
+// applied (recon_sent_at), and charges that land while a reading is in flight stay
+// counted (the estimate errs low, never high).
+#pragma once
+
+#include <string>
+
+namespace runwayd::ledger {
+
+// (A constant-initialised array, so scripts in other files can be built from it during
+// static initialisation in any order.)
+inline constexpr char kLuaPreludeText[] = R"lua(
+local function n(h, f) return tonumber(redis.call('HGET', h, f) or '0') or 0 end
+local function estimate(a)
+  local e = n(a, 'balance') - n(a, 'reserved') - (n(a, 'charged_total') - n(a, 'charged_base'))
+            + (n(a, 'returned_total') - n(a, 'returned_base'))
+  redis.call('HSET', a, 'estimate', e)
+  return e
+end
+local function check_low(a, e)
+  local th = n(a, 'low_threshold')
+  if th <= 0 then return 0 end
+  local low = redis.call('HGET', a, 'low') == '1'
+  if (not low) and e < th then
+    redis.call('HSET', a, 'low', '1')
+    return 1
+  end
+  if low and e > th + math.max(1, math.floor(th / 10)) then redis.call('HSET', a, 'low', '0') end
+  return 0
+end
+local function settle(prefix, j, final)
+  local acc = redis.call('HGET', j, 'hold_account')
+  if not acc then return 0 end
+  local a = prefix .. ':account:' .. acc
+  local reserved, charged = n(j, 'hold_reserved'), n(j, 'hold_charged')
+  local model = redis.call('HGET', j, 'hold_model') or ''
+  if reserved ~= 0 then redis.call('HINCRBY', a, 'reserved', -reserved) end
+  if redis.call('HGET', j, 'hold_slot') == '1' then
+    local left = redis.call('HINCRBY', a, 'inflight:' .. model, -1)
+    if left < 0 then redis.call('HSET', a, 'inflight:' .. model, 0) end
+  end
+  if final == -2 then
+    redis.call('HINCRBY', a, 'charged_total', reserved)
+  elseif final >= 0 then
+    if final < charged then redis.call('HINCRBY', a, 'returned_total', charged - final)
+    elseif final > charged then redis.call('HINCRBY', a, 'charged_total', final - charged) end
+  end
+  redis.call('HDEL', j, 'hold_account', 'hold_model', 'hold_reserved', 'hold_charged', 'hold_slot')
+  return 1
+end
+)lua";
+
+// Lua functions shared by the ledger scripts and queue's kFinish: n(), estimate(a),
+// check_low(a, e), settle(prefix, j, final). settle() finds the account from the job's
+// own hold (with a braced prefix every key is in one Cluster slot). Prepend to a script.
+extern const std::string kLuaPrelude;
+
+// Reserve cost + one slot + one daily generation on an account for a job, and mark the
+// job "create_sent" in the same step (the create goes out right after).
+// KEYS: account, job. ARGV: daemon, account name, model, cost, attempt, submitted_at, body
+// ('' = unchanged). Returns {"ok", estimate, crossed_low} | {"credit"|"slot"|"daily"|
+// "disabled"|"unknown"|"short", estimate} | {"not_owner"}.
+extern const std::string kReserve;
+
+// A create answered with a task: the reservation becomes a charge of `charged`.
+// KEYS: account, job. ARGV: daemon, task_id, charged, attempt.
+// Returns {"ok", estimate, crossed_low} | {"not_owner"}.
+extern const std::string kCreated;
+
+// Ends a hold without ending the job (a refused create, or a task attempt that will be
+// retried). final: the final cost, -1 unknown (keep the charge), -2 "assume the
+// reservation was charged". KEYS: account, job. ARGV: daemon, final, new state, prefix.
+extern const std::string kSettle;
+
+// Applies an organization reading. KEYS: account. ARGV: balance, sent_at_ms,
+// charged_total_at_send, returned_total_at_send, now_ms, low_threshold, then for each
+// model 4 values: model, max_concurrent ('' unlimited), max_daily ('' unlimited),
+// daily_used ('' unknown). Returns {"ok", estimate_before (or ''), estimate_after,
+// crossed_low} | {"stale"}.
+extern const std::string kReconcile;
+
+}  // namespace runwayd::ledger
