@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "daemon/metrics_server.h"
 #include "queue/events.h"
 
 namespace runwayd {
@@ -178,7 +179,11 @@ bool LoadConfig(const CliOverrides& cli, Config* out, std::string* error) {
     }
   }
   Reader r{error};
-  r.Known(root, "", {"daemon", "redis", "upstream", "polling", "jobs", "account", "prices", "log", "ledger"});
+  r.Known(root, "", {"daemon", "redis", "upstream", "polling", "jobs", "account", "prices", "log", "ledger", "metrics"});
+  if (auto* t = r.Table(root, "metrics")) {
+    r.Known(*t, "metrics.", {"listen"});
+    r.Str(*t, "listen", "metrics.", &c.metrics_listen);
+  }
   if (auto* t = r.Table(root, "ledger")) {
     r.Known(*t, "ledger.", {"reconcile_interval_s", "credit_wait_s"});
     r.Int(*t, "reconcile_interval_s", "ledger.", &c.reconcile_interval_s, 1, 86400);
@@ -271,6 +276,8 @@ bool LoadConfig(const CliOverrides& cli, Config* out, std::string* error) {
   if (cli.log_level) c.log_level = *cli.log_level;
   if (cli.log_format) c.log_format = *cli.log_format;
   if (cli.daemon_id) c.daemon_id = *cli.daemon_id;
+  if (cli.metrics_listen) c.metrics_listen = *cli.metrics_listen;
+  if (c.metrics_listen == "off") c.metrics_listen.clear();
 
   c.poll.time_scale = c.time_scale;
   if (!ParseRedisUrl(c.redis_url, &c.redis, error)) return false;
@@ -279,6 +286,11 @@ bool LoadConfig(const CliOverrides& cli, Config* out, std::string* error) {
   if (c.daemon_id.empty() || c.daemon_id.size() > 128 || c.daemon_id.find_first_of(" \t\r\n:") != std::string::npos)
     return r.Fail("config: daemon.id must be 1..128 characters without spaces or ':'");
   if (!BaseUrlAllowed(c.base_url, error)) return false;
+  if (!c.metrics_listen.empty()) {
+    metrics::MetricsServerOptions mo;
+    std::string merr;
+    if (!metrics::ParseListenAddress(c.metrics_listen, &mo, &merr)) return r.Fail("config: metrics.listen: " + merr);
+  }
   while (!c.base_url.empty() && c.base_url.back() == '/') c.base_url.pop_back();
   static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (!kLevels.count(c.log_level)) return r.Fail("config: log level must be trace, debug, info, warn, error or off");

@@ -65,13 +65,15 @@ struct Config {
   int64_t reconcile_interval_s = 60; // read GET /v1/organization this often per account
   int64_t credit_wait_s = 600;       // a job no account can pay waits this long for a top-up
 
+  std::string metrics_listen = "127.0.0.1:9464";  // "" or "off": no endpoint
+
   std::string log_level = "info";
   std::string log_format = "text";
 };
 
 struct CliOverrides {
   std::string config_path;
-  std::optional<std::string> redis_url, prefix, base_url, log_level, log_format, daemon_id;
+  std::optional<std::string> redis_url, prefix, base_url, log_level, log_format, daemon_id, metrics_listen;
 };
 
 // Fills *out or returns false with a one-line *error (never containing a secret).

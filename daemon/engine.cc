@@ -15,7 +15,9 @@
 
 namespace runwayd {
 
-Engine::Engine(uv_loop_t* loop, Config cfg) : loop_(loop), cfg_(std::move(cfg)) {
+Engine::Engine(uv_loop_t* loop, Config cfg, CliOverrides cli)
+    : loop_(loop), cfg_(std::move(cfg)), cli_(std::move(cli)) {
+  m_ = std::make_unique<metrics::DaemonMetrics>(&registry_);
   rules_.prefix = cfg_.prefix;
   rules_.max_bytes = cfg_.max_job_bytes;
   rules_.extra_endpoints = cfg_.extra_endpoints;
@@ -46,7 +48,9 @@ Engine::Engine(uv_loop_t* loop, Config cfg) : loop_(loop), cfg_(std::move(cfg)) 
 }
 
 Engine::~Engine() {
+  if (server_) server_->Stop();
   for (auto& a : accounts_) curl_slist_free_all(a->headers);
+  for (auto* h : old_headers_) curl_slist_free_all(h);
 }
 
 int64_t Engine::Wall() {
@@ -66,11 +70,12 @@ int Engine::Run() {
 }
 
 void Engine::Start() {
-  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_, &ledger_timer_}) {
+  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_, &ledger_timer_,
+                        &status_timer_}) {
     uv_timer_init(loop_, t);
     t->data = this;
   }
-  for (uv_signal_t* s : {&sigint_, &sigterm_}) {
+  for (uv_signal_t* s : {&sigint_, &sigterm_, &sighup_}) {
     uv_signal_init(loop_, s);
     s->data = this;
   }
@@ -80,11 +85,14 @@ void Engine::Start() {
   };
   uv_signal_start(&sigint_, on_signal, SIGINT);
   uv_signal_start(&sigterm_, on_signal, SIGTERM);
+  uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<Engine*>(s->data)->Reload(); }, SIGHUP);
+  StartOps();
   cmd_->OnUp([this] {
     store_->LoadScripts();
     OnRedisUp();
   });
   blocking_->OnUp([this] { MaybeTake(); });
+  cmd_->OnDown([this] { m_->redis_reconnects->Inc(); });
   cmd_->Start();
   blocking_->Start();
   uv_timer_start(&cancel_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->PollCancels(); },
@@ -250,13 +258,15 @@ void Engine::CloseAll() {
   if (closed_) return;
   closed_ = true;
   uv_timer_stop(&grace_timer_);
+  if (server_) server_->Stop();  // joins its thread before the loop goes away
   auto close_handle = [this](uv_handle_t* h) {
     ++handles_to_close_;
     uv_close(h, [](uv_handle_t* hh) { --static_cast<Engine*>(hh->data)->handles_to_close_; });
   };
-  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_, &ledger_timer_})
+  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_, &ledger_timer_,
+                        &status_timer_})
     close_handle(reinterpret_cast<uv_handle_t*>(t));
-  for (uv_signal_t* s : {&sigint_, &sigterm_}) close_handle(reinterpret_cast<uv_handle_t*>(s));
+  for (uv_signal_t* s : {&sigint_, &sigterm_, &sighup_}) close_handle(reinterpret_cast<uv_handle_t*>(s));
   // curl first: its completion handlers may still want Redis; they see stopping_.
   http_->Close([this] {
     cmd_->Close([] {});

@@ -31,6 +31,8 @@
 #include <vector>
 
 #include "daemon/config.h"
+#include "daemon/metrics.h"
+#include "daemon/metrics_server.h"
 #include "daemon/timers.h"
 #include "queue/events.h"
 #include "queue/job.h"
@@ -98,7 +100,8 @@ struct Task {
 
 class Engine {
  public:
-  Engine(uv_loop_t* loop, Config cfg);
+  // `cli` is kept to re-read the same configuration on SIGHUP.
+  Engine(uv_loop_t* loop, Config cfg, CliOverrides cli = {});
   ~Engine();
   // Runs until SIGINT/SIGTERM and a clean close. Returns the process exit code.
   int Run();
@@ -118,6 +121,13 @@ class Engine {
   void OnTaken(std::string raw);
   void Resume(const InflightRecord& rec);
   void PollCancels();
+  // Operations (ops.cc): metrics, systemd notifications, reload.
+  void StartOps();
+  void StatusTick();
+  void Reload();
+  void Send(const char* endpoint, runway::HttpRequest req, runway::HttpEngine::Callback cb);
+  void CountFinish(const Task* t, int refunded);
+  void InFlight(const Task* t, int delta);
   // Several daemons (cluster.cc).
   void Beat();
   void AdoptOrphans();
@@ -180,7 +190,18 @@ class Engine {
   uv_timer_t tick_{}, intake_timer_{}, cancel_timer_{}, grace_timer_{}, beat_timer_{}, ledger_timer_{};
   std::unordered_map<std::string, std::deque<std::pair<uint32_t, uint32_t>>> slot_waiters_;  // model -> tasks
   std::vector<std::pair<uint32_t, uint32_t>> parked_;  // waiting for credit or a first reading
-  uv_signal_t sigint_{}, sigterm_{};
+  uv_signal_t sigint_{}, sigterm_{}, sighup_{};
+  uv_timer_t status_timer_{};
+  CliOverrides cli_;
+  metrics::Registry registry_;
+  std::unique_ptr<metrics::DaemonMetrics> m_;
+  metrics::Health health_;
+  std::unique_ptr<metrics::MetricsServer> server_;
+  std::unordered_map<std::string, metrics::Counter*> counters_;  // cached labelled series
+  std::unordered_map<std::string, metrics::Gauge*> gauges_;
+  std::vector<curl_slist*> old_headers_;  // replaced on reload; requests may still use them
+  int64_t redis_down_since_ = 0;
+  int status_ticks_ = 0;
   int64_t armed_at_ = INT64_MAX;
   bool started_ = false, recovered_ = false, taking_ = false, stopping_ = false, closed_ = false;
   bool adopting_ = false;

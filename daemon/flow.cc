@@ -83,7 +83,8 @@ void Engine::DoCreate(Task* t) {
   t->busy = true;
   runway::HttpRequest req = Request(t->account, "POST", "/v1/" + t->job.endpoint);
   req.body = t->job.body;
-  http_->Send(std::move(req), [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
+  Send(t->job.endpoint == "image_to_video" || t->job.endpoint == "text_to_video" ? t->job.endpoint.c_str() : "create",
+       std::move(req), [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
     FIND_OR_RETURN(t, slot, gen);
     runway::Classification c = runway::ClassifyExchange({runway::Phase::kCreate, r.transport, r.status, r.body});
     if (c.slow_account) {
@@ -204,7 +205,7 @@ void Engine::DoPoll(Task* t) {
   if (t->account->slow_until_ms > Mono()) return Schedule(t, t->account->slow_until_ms - Mono());
   t->busy = true;
   ++t->polls;
-  http_->Send(Request(t->account, "GET", "/v1/tasks/" + t->task_id),
+  Send("tasks_get", Request(t->account, "GET", "/v1/tasks/" + t->task_id),
               [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
     FIND_OR_RETURN(t, slot, gen);
     runway::Classification c = runway::ClassifyExchange({runway::Phase::kPoll, r.transport, r.status, r.body});
@@ -285,7 +286,7 @@ void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
 void Engine::DoCancel(Task* t) {
   t->busy = true;
   t->cancel_sent = true;
-  http_->Send(Request(t->account, "DELETE", "/v1/tasks/" + t->task_id),
+  Send("tasks_delete", Request(t->account, "DELETE", "/v1/tasks/" + t->task_id),
               [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
     FIND_OR_RETURN(t, slot, gen);
     runway::Classification c = runway::ClassifyExchange({runway::Phase::kCancel, r.transport, r.status, r.body});

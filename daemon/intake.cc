@@ -45,6 +45,7 @@ void Engine::MaybeTake() {
 void Engine::OnTaken(std::string raw) {
   Task* t = NewTask();
   t->taken_at_ms = Wall();
+  m_->jobs_taken->Inc();
   JobParse p = ParseJob(raw, rules_, &t->job);
   if (!p.ok) {
     spdlog::warn("job={} invalid: {}", t->job.id.empty() ? "?" : t->job.id, p.error);
@@ -101,6 +102,7 @@ void Engine::Resume(const InflightRecord& rec) {
   t->final_cost = t->task_id.empty() ? (state == "create_sent" ? -2 : 0) : -1;
   for (auto& a : accounts_)
     if (a->cfg.name == account) t->account = a.get();
+  if (t->holds_slot) InFlight(t, +1);
   int64_t deadline_s = t->job.deadline_s.value_or(cfg_.default_deadline_s);
   t->deadline_ms = t->taken_at_ms + deadline_s * 1000;
   if (state == "task" && !t->task_id.empty()) {

@@ -85,6 +85,7 @@ void Engine::TryReserve(Task* t, std::shared_ptr<std::vector<Account*>> cands, s
     if (kind == "ok") {
       t->account = a;
       t->holds_slot = true;
+      InFlight(t, +1);
       t->final_cost = 0;
       if (t->submitted_at_ms == 0) t->submitted_at_ms = Wall();
       OnLedgerReply(a, r, 1, 2);
@@ -214,6 +215,7 @@ void Engine::Settle(Task* t, int64_t final_cost, const char* state, std::functio
     // finish releases it (both settle any hold first), so nothing leaks.
     if (kind == "ok") {
       OnLedgerReply(t->account, r, 1, 2);
+      InFlight(t, -1);
       t->holds_slot = false;
       WakeSlotWaiter(t->model);
     }
@@ -248,7 +250,7 @@ void Engine::Reconcile(Account* a) {
     }
     auto num = [](redisReply* e) { return e->type == REDIS_REPLY_STRING ? std::string(e->str, e->len) : "0"; };
     std::string c0 = num(r->element[0]), r0 = num(r->element[1]);
-    http_->Send(Request(a, "GET", "/v1/organization"), [this, a, sent, c0, r0](runway::HttpResult&& h) {
+    Send("organization", Request(a, "GET", "/v1/organization"), [this, a, sent, c0, r0](runway::HttpResult&& h) {
       runway::Classification c =
           runway::ClassifyExchange({runway::Phase::kOrganization, h.transport, h.status, h.body});
       if (c.verdict != runway::Verdict::kSuccess) {

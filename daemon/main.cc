@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", cli.log_level, "trace, debug, info, warn, error, off");
   app.add_option("--log-format", cli.log_format, "text or json");
   app.add_option("--id", cli.daemon_id, "daemon id (default: the host name)");
+  app.add_option("--metrics", cli.metrics_listen, "metrics endpoint host:port, or off (default 127.0.0.1:9464)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   runwayd::SetupLogging(cfg.log_level, cfg.log_format);
+  std::string config_path = cli.config_path;
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
     fprintf(stderr, "runwayd: curl_global_init failed\n");
     return 1;
@@ -45,7 +47,7 @@ int main(int argc, char** argv) {
   uv_loop_init(&loop);
   int rc;
   {
-    runwayd::Engine engine(&loop, std::move(cfg));
+    runwayd::Engine engine(&loop, std::move(cfg), cli);
     rc = engine.Run();
   }
   int close_rc = uv_loop_close(&loop);

@@ -113,6 +113,8 @@ void Engine::DoFinish(Task* t) {
       return RetryStep(t, runway::BackoffMs(t->step_errors, 200, 5000, {}, Unit()));
     }
     if (refunded < 0) spdlog::warn("job={} is owned by another daemon; not writing its outcome", t->job.id);
+    else CountFinish(t, refunded);
+    if (t->holds_slot) InFlight(t, -1);
     if (t->holds_slot && refunded >= 0) {
       std::string model = t->model;
       FreeTask(t);

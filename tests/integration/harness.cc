@@ -121,9 +121,16 @@ int Process::Wait(std::chrono::milliseconds timeout) {
   return -WTERMSIG(status_);
 }
 
-Redis::Redis(int port) {
+Redis::Redis(int port, std::string password) : password_(std::move(password)) { Connect(port); }
+
+void Redis::Connect(int port) {
+  if (c_) redisFree(c_);
   c_ = redisConnect("127.0.0.1", port);
   if (c_ == nullptr || c_->err) throw std::runtime_error("cannot connect to redis");
+  if (!password_.empty()) {
+    auto* r = static_cast<redisReply*>(redisCommand(c_, "AUTH %s", password_.c_str()));
+    if (r) freeReplyObject(r);
+  }
 }
 
 Redis::~Redis() {
@@ -140,9 +147,7 @@ std::unique_ptr<redisReply, void (*)(void*)> Redis::Cmd(const std::vector<std::s
   auto* r = static_cast<redisReply*>(redisCommandArgv(c_, static_cast<int>(a.size()), a.data(), l.data()));
   if (r == nullptr) {
     // Reconnect once (the test may have restarted redis-server).
-    int port = c_->tcp.port;
-    redisFree(c_);
-    c_ = redisConnect("127.0.0.1", port);
+    Connect(c_->tcp.port);
     r = static_cast<redisReply*>(redisCommandArgv(c_, static_cast<int>(a.size()), a.data(), l.data()));
     if (r == nullptr) throw std::runtime_error("redis command failed");
   }
@@ -181,6 +186,10 @@ void Stack::StartRedis(const std::string& extra_args) {
   if (redis_port_ == 0) redis_port_ = FreePort();
   std::vector<std::string> argv = {"/usr/bin/redis-server", "--port", std::to_string(redis_port_), "--bind",
                                    "127.0.0.1", "--dir", dir_, "--save", "", "--daemonize", "no"};
+  if (!redis_password_.empty()) {
+    argv.push_back("--requirepass");
+    argv.push_back(redis_password_);
+  }
   std::istringstream extra(extra_args);
   for (std::string w; extra >> w;) argv.push_back(w);
   redis_proc_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, dir_ + "/redis.log");
@@ -191,7 +200,7 @@ void Stack::StartRedis(const std::string& extra_args) {
     return ok;
   }, std::chrono::seconds(10));
   if (!up) throw std::runtime_error("redis-server did not start: " + ReadFile(dir_ + "/redis.log"));
-  redis_ = std::make_unique<Redis>(redis_port_);
+  redis_ = std::make_unique<Redis>(redis_port_, redis_password_);
 }
 
 void Stack::StopRedis(int sig) {
@@ -221,15 +230,19 @@ size_t Stack::StartDaemon(const DaemonOptions& o) {
   std::ostringstream t;
   t << "[daemon]\nid = \"" << o.id << "\"\ntime_scale = " << o.time_scale << "\nshutdown_grace_ms = 2000\n"
     << "heartbeat_ttl_ms = " << o.heartbeat_ttl_ms << "\n"
-    << "[redis]\nurl = \"redis://127.0.0.1:" << redis_port_ << "\"\nprefix = \"runway\"\n"
+    << "[redis]\nurl = \"redis://" << (redis_password_.empty() ? "" : ":" + redis_password_ + "@") << "127.0.0.1:"
+    << redis_port_ << "\"\nprefix = \"runway\"\n"
+    << "[log]\nformat = \"" << o.log_format << "\"\n"
     << "[upstream]\nbase_url = \"http://127.0.0.1:" << sim_port_ << "\"\n"
+    << "[metrics]\nlisten = \"127.0.0.1:0\"\n"
     << "[[account]]\nname = \"main\"\nkey_env = \"RUNWAY_TEST_KEY\"\n"
     << o.extra_toml << "\n";
   std::string cfg = dir_ + "/" + o.id + ".toml";
   WriteFile(cfg, t.str());
-  daemons_.push_back(std::make_unique<Process>(
-      std::vector<std::string>{Bin("runwayd"), "--config", cfg},
-      std::map<std::string, std::string>{{"RUNWAY_TEST_KEY", kTestKey}}, dir_ + "/" + o.id + ".log"));
+  std::map<std::string, std::string> env = o.env;
+  env["RUNWAY_TEST_KEY"] = kTestKey;
+  daemons_.push_back(std::make_unique<Process>(std::vector<std::string>{Bin("runwayd"), "--config", cfg}, env,
+                                               dir_ + "/" + o.id + ".log"));
   return daemons_.size() - 1;
 }
 
@@ -239,6 +252,18 @@ bool Stack::WaitReady(size_t i, std::chrono::milliseconds timeout) {
   return WaitFor([&] { return ReadFile(daemons_.at(i)->log_path()).find("ready: taking jobs") != std::string::npos; },
                  timeout);
 }
+
+int Stack::MetricsPort(size_t i) {
+  std::string log = ReadFile(daemons_.at(i)->log_path());
+  size_t p = log.find("/metrics");
+  if (p == std::string::npos) return 0;
+  size_t colon = log.rfind(':', p);
+  return std::atoi(log.substr(colon + 1, p - colon - 1).c_str());
+}
+
+static std::string Http(int port, const std::string& path, const std::string* body);
+
+std::string Stack::MetricsGet(size_t i, const std::string& path) { return Http(MetricsPort(i), path, nullptr); }
 
 static size_t Collect(char* p, size_t s, size_t n, void* out) {
   static_cast<std::string*>(out)->append(p, s * n);

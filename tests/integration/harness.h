@@ -50,7 +50,7 @@ class Process {
 // A synchronous Redis client for assertions (hiredis blocking API).
 class Redis {
  public:
-  explicit Redis(int port);
+  explicit Redis(int port, std::string password = "");
   ~Redis();
   // Runs one command (argv form); returns the reply (caller frees via the wrapper).
   std::unique_ptr<redisReply, void (*)(void*)> Cmd(const std::vector<std::string>& argv);
@@ -60,6 +60,8 @@ class Redis {
 
  private:
   redisContext* c_ = nullptr;
+  std::string password_;
+  void Connect(int port);
 };
 
 struct SimOptions {
@@ -74,6 +76,8 @@ struct DaemonOptions {
   double time_scale = 0.05;
   int64_t heartbeat_ttl_ms = 2000;
   std::string extra_toml;  // extra [jobs]/[upstream]/... tables
+  std::map<std::string, std::string> env;  // extra environment (NOTIFY_SOCKET, ...)
+  std::string log_format = "text";
 };
 
 // The test key of the first simulated account (a valid-looking, public test value).
@@ -84,11 +88,16 @@ class Stack {
   explicit Stack(const std::string& name);
   ~Stack();
   void StartRedis(const std::string& extra_args = "");
+  // Before StartRedis: require this password (the daemons get it in their URL).
+  void SetRedisPassword(const std::string& pw) { redis_password_ = pw; }
   void StopRedis(int sig);
   void StartSim(const SimOptions& o = {});
   // Starts a runwayd; returns its index.
   size_t StartDaemon(const DaemonOptions& o = {});
   Process& daemon(size_t i) { return *daemons_.at(i); }
+  // The port of the daemon's metrics endpoint (from its log), 0 if not found.
+  int MetricsPort(size_t i);
+  std::string MetricsGet(size_t i, const std::string& path);
   // Waits until the daemon's log says it is ready (READY after recovery).
   bool WaitReady(size_t i, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
@@ -103,6 +112,7 @@ class Stack {
  private:
   std::string dir_;
   int redis_port_ = 0, sim_port_ = 0;
+  std::string redis_password_;
   std::unique_ptr<Process> redis_proc_, sim_;
   std::vector<std::unique_ptr<Process>> daemons_;
   std::unique_ptr<Redis> redis_;

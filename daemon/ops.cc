@@ -1,0 +1,179 @@
+// daemon/ops.cc — what operators see and do: metrics, systemd notifications, reload.
+//
+// Once a second the loop beats the health clock (/healthz), tells systemd WATCHDOG=1
+// while it is healthy (the loop turns, and Redis is reachable or has been away for
+// less than a minute: a daemon that cannot reach Redis for longer is better
+// restarted), and every fifth second reads the queue depths and account hashes in
+// one pipelined burst for the gauges and the STATUS= line. SIGHUP re-reads the
+// configuration file with the same command-line overrides; a bad file is refused
+// with one log line and the running configuration stays. Reload changes accounts
+// (keys, priorities, thresholds, limits), prices, polling and log level; the Redis
+// address, prefix and daemon id need a restart and are reported as such.
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+
+#include "daemon/engine.h"
+#include "daemon/logging.h"
+
+namespace runwayd {
+
+void Engine::StartOps() {
+  if (!cfg_.metrics_listen.empty()) {
+    metrics::MetricsServerOptions o;
+    std::string err;
+    if (!metrics::ParseListenAddress(cfg_.metrics_listen, &o, &err) ||
+        !(server_ = std::make_unique<metrics::MetricsServer>(&registry_, &health_, o))->Start(&err)) {
+      spdlog::critical("metrics endpoint {}: {}", cfg_.metrics_listen, err);
+      exit_code_ = 2;
+      server_.reset();
+      return RequestStop();
+    }
+    spdlog::info("metrics on http://{}:{}/metrics", o.address, server_->port());
+  }
+  health_.Beat();
+  uv_timer_start(&status_timer_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->StatusTick(); }, 1000, 1000);
+}
+
+void Engine::StatusTick() {
+  health_.Beat();
+  int64_t now = Mono();
+  if (cmd_->connected()) redis_down_since_ = 0;
+  else if (redis_down_since_ == 0) redis_down_since_ = now;
+  bool redis_ok = redis_down_since_ == 0;
+  if (redis_ok || now - redis_down_since_ < 60000) sd_notify(0, "WATCHDOG=1");
+  size_t usable = 0;
+  for (auto& a : accounts_) usable += !a->disabled;
+  if (!recovered_) health_.SetNotReady("recovering");
+  else if (!redis_ok) health_.SetNotReady("redis unreachable");
+  else if (usable == 0) health_.SetNotReady("no usable account");
+  else health_.SetReady();
+  if (++status_ticks_ % 5 != 1 || !redis_ok || stopping_) return;
+  std::string jobs = store_->keys().jobs(), dead = store_->keys().dead();
+  cmd_->Command({"LLEN", jobs}, [this, usable](redisReply* r) {
+    if (r == nullptr || r->type != REDIS_REPLY_INTEGER) return;
+    m_->queue_depth->Set(static_cast<double>(r->integer));
+    std::string status = fmt::format("STATUS=queue {}, in flight {}, accounts usable {}/{}", r->integer, live_tasks_,
+                                     usable, accounts_.size());
+    sd_notify(0, status.c_str());
+  });
+  cmd_->Command({"LLEN", dead}, [this](redisReply* r) {
+    if (r && r->type == REDIS_REPLY_INTEGER) m_->dead_depth->Set(static_cast<double>(r->integer));
+  });
+  size_t waiting = parked_.size();
+  for (const auto& [model, q] : slot_waiters_) waiting += q.size();
+  m_->wait_depth->Set(static_cast<double>(waiting));
+  for (auto& ap : accounts_) {
+    Account* a = ap.get();
+    cmd_->Command({"HMGET", a->key, "reserved", "balance", "reconciled_at", "estimate"}, [this, a](redisReply* r) {
+      if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 4) return;
+      auto num = [&](size_t i) -> double {
+        redisReply* e = r->element[i];
+        return e->type == REDIS_REPLY_STRING ? std::atof(e->str) : 0;
+      };
+      m_->ReservedCredits(a->cfg.name)->Set(num(0));
+      m_->LastBalance(a->cfg.name)->Set(num(1));
+      if (num(2) > 0) m_->BalanceAge(a->cfg.name)->Set((static_cast<double>(Wall()) - num(2)) / 1000.0);
+      m_->BalanceEstimate(a->cfg.name)->Set(num(3));
+      m_->LowBalance(a->cfg.name)->Set(static_cast<double>(a->cfg.low_balance));
+    });
+  }
+}
+
+void Engine::Send(const char* endpoint, runway::HttpRequest req, runway::HttpEngine::Callback cb) {
+  http_->Send(std::move(req), [this, endpoint, cb = std::move(cb)](runway::HttpResult&& r) {
+    std::string key = fmt::format("{}/{}", endpoint, r.status);
+    metrics::Counter*& c = counters_[key];
+    if (c == nullptr) c = m_->UpstreamRequests(endpoint, static_cast<int>(r.status));
+    c->Inc();
+    m_->upstream_latency->Observe(r.seconds);
+    cb(std::move(r));
+  });
+}
+
+void Engine::CountFinish(const Task* t, int refunded) {
+  const Outcome& o = *t->outcome;
+  const char* cls = o.status == "succeeded" ? "none" : ErrorClassName(o.error_class);
+  std::string key = "finished/" + o.status + "/" + cls;
+  metrics::Counter*& c = counters_[key];
+  if (c == nullptr) c = m_->JobsFinished(o.status, cls);
+  c->Inc();
+  if (!t->task_id.empty() || t->polls > 0) m_->polls_per_task->Observe(t->polls);
+  if (o.status != "succeeded" && o.error_class == ErrorClass::kOutcomeUnknown) m_->outcome_unknown->Inc();
+  if (refunded == 1) {
+    m_->Refunds(cls)->Inc();
+    m_->RefundedCredits(cls)->Inc(t->job.charged.value_or(0));
+  }
+}
+
+void Engine::InFlight(const Task* t, int delta) {
+  if (t->account == nullptr) return;
+  std::string key = t->account->cfg.name + "/" + t->model;
+  metrics::Gauge*& g = gauges_[key];
+  if (g == nullptr) g = m_->JobsInFlight(t->account->cfg.name, t->model);
+  g->Add(delta);
+}
+
+void Engine::Reload() {
+  sd_notify(0, "RELOADING=1");
+  Config next;
+  std::string error;
+  if (!LoadConfig(cli_, &next, &error)) {
+    spdlog::error("reload refused, the running configuration stays: {}", error);
+    sd_notify(0, "READY=1");
+    return;
+  }
+  if (next.redis_url != cfg_.redis_url || next.prefix != cfg_.prefix || next.daemon_id != cfg_.daemon_id ||
+      next.base_url != cfg_.base_url || next.metrics_listen != cfg_.metrics_listen)
+    spdlog::warn("reload: redis, prefix, daemon id, base url and metrics address change only at a restart");
+  SetupLogging(next.log_level, next.log_format);
+  for (const auto& ac : next.accounts) {
+    Account* a = nullptr;
+    for (auto& x : accounts_)
+      if (x->cfg.name == ac.name) a = x.get();
+    if (a == nullptr) {
+      accounts_.push_back(std::make_unique<Account>());
+      a = accounts_.back().get();
+      a->key = store_->keys().account(ac.name);
+      spdlog::info("reload: account {} added", ac.name);
+    }
+    bool new_key = a->cfg.key != ac.key;
+    a->cfg = ac;
+    if (new_key) {
+      if (a->headers) old_headers_.push_back(a->headers);  // requests in flight still point at it
+      std::string auth = "Authorization: Bearer " + ac.key, version = "X-Runway-Version: " + next.api_version;
+      a->headers = nullptr;
+      for (const char* h : {auth.c_str(), version.c_str(), "Content-Type: application/json",
+                            "Accept: application/json", "Expect:"})
+        a->headers = curl_slist_append(a->headers, h);
+      if (a->disabled) {
+        spdlog::info("reload: account {} has a new key: enabled again", ac.name);
+        a->disabled = false;
+        store_->conn()->Command({"HSET", a->key, "disabled", "0"}, [](redisReply*) {});
+      }
+    }
+    a->next_reconcile_ms = 0;  // read limits and balance with the new settings
+  }
+  for (auto& x : accounts_) {
+    bool kept = false;
+    for (const auto& ac : next.accounts) kept = kept || ac.name == x->cfg.name;
+    if (!kept && !x->disabled) {
+      spdlog::info("reload: account {} removed: no new jobs go to it", x->cfg.name);
+      x->disabled = true;
+    }
+  }
+  cfg_.prices = next.prices;
+  cfg_.poll = next.poll;
+  cfg_.checks = next.checks;
+  cfg_.accounts = next.accounts;
+  cfg_.max_attempts = next.max_attempts;
+  cfg_.credit_wait_s = next.credit_wait_s;
+  cfg_.reconcile_interval_s = next.reconcile_interval_s;
+  cfg_.default_deadline_s = next.default_deadline_s;
+  cfg_.no_refund_classes = next.no_refund_classes;
+  cfg_.log_level = next.log_level;
+  spdlog::info("reloaded the configuration: {} account(s)", next.accounts.size());
+  WakeAll();
+  sd_notify(0, "READY=1");
+}
+
+}  // namespace runwayd

@@ -1,0 +1,158 @@
+// tests/integration/ops_test.cc — what operators rely on: the systemd notify
+// sequence, SIGHUP reload (good and bad), the metrics endpoint, and secrets that
+// never leak into logs, events, results, metrics or errors.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "harness.h"
+
+using namespace harness;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A NOTIFY_SOCKET of our own: collects every datagram the daemon sends.
+class NotifySocket {
+ public:
+  explicit NotifySocket(const std::string& path) : path_(path) {
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) ADD_FAILURE() << "bind " << path;
+  }
+  ~NotifySocket() {
+    close(fd_);
+    unlink(path_.c_str());
+  }
+  // Everything received so far, one message per entry.
+  const std::vector<std::string>& Drain() {
+    char buf[4096];
+    for (ssize_t n; (n = recv(fd_, buf, sizeof buf, 0)) > 0;) msgs_.emplace_back(buf, static_cast<size_t>(n));
+    return msgs_;
+  }
+  bool Saw(const std::string& needle) {
+    for (const auto& m : Drain())
+      if (m.find(needle) != std::string::npos) return true;
+    return false;
+  }
+  // Index of the first message containing `needle` after index `from`, or -1.
+  int Find(const std::string& needle, int from = -1) {
+    const auto& v = Drain();
+    for (int i = from + 1; i < static_cast<int>(v.size()); ++i)
+      if (v[i].find(needle) != std::string::npos) return i;
+    return -1;
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+  std::vector<std::string> msgs_;
+};
+
+}  // namespace
+
+TEST(Ops, NotifySequenceReloadAndMetrics) {
+  Stack s("ops");
+  s.StartRedis();
+  s.StartSim();
+  NotifySocket ns(s.dir() + "/notify.sock");
+  DaemonOptions o;
+  o.env["NOTIFY_SOCKET"] = s.dir() + "/notify.sock";
+  o.env["WATCHDOG_USEC"] = "2000000";
+  s.StartDaemon(o);
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  ASSERT_TRUE(WaitFor([&] { return ns.Saw("READY=1"); }, 5s));
+  for (int i = 0; i < 5; ++i)
+    s.redis().Push("runway:jobs", MakeJob("m" + std::to_string(i), "image_to_video", "gen4_turbo", 5, 26, 100 + i));
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"LLEN", "runway:results"}) >= 5; }, 30s)) << s.Logs();
+  ASSERT_TRUE(WaitFor([&] { return ns.Saw("WATCHDOG=1") && ns.Saw("STATUS=queue"); }, 10s));
+
+  std::string metrics = s.MetricsGet(0, "/metrics");
+  EXPECT_NE(metrics.find("runwayd_jobs_finished_total{class=\"none\",outcome=\"succeeded\"} 5"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("runwayd_jobs_taken_total 5"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("runwayd_upstream_requests_total"), std::string::npos);
+  EXPECT_EQ(s.MetricsGet(0, "/healthz").substr(0, 2), "ok");
+  EXPECT_NE(s.MetricsGet(0, "/readyz").find("ok"), std::string::npos);
+
+  // A bad configuration is refused and the daemon keeps working.
+  std::string cfg = s.dir() + "/d1.toml";
+  std::string good = ReadFile(cfg);
+  WriteFile(cfg, good + "\n[jobs]\nmax_attempts = \"three\"\n");
+  int ready_before = ns.Find("READY=1");
+  s.daemon(0).Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(s.daemon(0).log_path()).find("reload refused") != std::string::npos; },
+                      5s))
+      << s.Logs();
+  int reloading = ns.Find("RELOADING=1");
+  ASSERT_GE(reloading, 0);
+  EXPECT_GT(ns.Find("READY=1", reloading), ready_before);
+  // A good one is applied.
+  WriteFile(cfg, good + "\n[jobs]\nmax_attempts = 2\n");
+  s.daemon(0).Signal(SIGHUP);
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(s.daemon(0).log_path()).find("reloaded the configuration") !=
+                                   std::string::npos; }, 5s));
+  s.redis().Push("runway:jobs", MakeJob("after-reload", "image_to_video", "gen4_turbo", 5, 26, 200));
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"LLEN", "runway:results"}) >= 6; }, 30s)) << s.Logs();
+
+  s.daemon(0).Signal(SIGTERM);
+  EXPECT_EQ(s.daemon(0).Wait(5s), 0);
+  EXPECT_GE(ns.Find("STOPPING=1"), 0);
+}
+
+TEST(Ops, SecretsNeverAppearInLogsEventsResultsOrMetrics) {
+  Stack s("secrets");
+  const std::string password = "redis-pass-Zq81xT";
+  s.SetRedisPassword(password);
+  s.StartRedis();
+  SimOptions so;
+  so.balance = 100;  // some jobs fail for credit
+  s.StartSim(so);
+  DaemonOptions o;
+  o.extra_toml = "[ledger]\ncredit_wait_s = 1\n[[account]]\nname = \"revoked\"\nkey_env = \"RUNWAY_REVOKED_KEY\"\n";
+  const std::string revoked = std::string("key_") + std::string(128, 'f');
+  o.env["RUNWAY_REVOKED_KEY"] = revoked;  // unknown to the simulator: 401
+  o.log_format = "json";
+  s.StartDaemon(o);
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  for (int i = 0; i < 12; ++i)
+    s.redis().Push("runway:jobs", MakeJob("s" + std::to_string(i), "image_to_video", "gen4_turbo", 5, 26, 300 + i,
+                                          i % 4 == 0 ? "x sim:fail=INTERNAL" : "a calm sea"));
+  s.redis().Push("runway:jobs", R"({"v":1,"id":"bad","endpoint":"nope","body":{"model":"x"}})");
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"LLEN", "runway:results"}) >= 13; }, 40s)) << s.Logs();
+  std::string everything = ReadFile(s.daemon(0).log_path());
+  for (const char* list : {"runway:results", "runway:refunds", "runway:events", "runway:dead"})
+    for (const auto& e : s.redis().List(list)) everything += e + "\n";
+  everything += s.MetricsGet(0, "/metrics");
+  everything += s.MetricsGet(0, "/readyz");
+  // The 401 really happened, so the redaction is tested, not assumed.
+  EXPECT_NE(everything.find("account_disabled"), std::string::npos) << everything.substr(0, 3000);
+  for (const std::string& secret : {std::string(kTestKey), revoked, password,
+                                    std::string(kTestKey).substr(4, 40), revoked.substr(4, 40)}) {
+    EXPECT_EQ(everything.find(secret), std::string::npos) << "secret leaked: " << secret.substr(0, 8) << "...";
+  }
+  s.daemon(0).Signal(SIGTERM);
+  EXPECT_EQ(s.daemon(0).Wait(5s), 0);
+}
+
+TEST(Ops, BadConfigurationExitsWithCodeTwo) {
+  Stack s("badcfg");
+  std::string cfg = s.dir() + "/bad.toml";
+  WriteFile(cfg, "[redis]\nurl = \"redis://127.0.0.1:1\"\n[upstream]\nbase_url = \"http://10.0.0.1\"\n"
+                 "[[account]]\nname = \"a\"\nkey_env = \"RUNWAY_TEST_KEY\"\n");
+  Process p({Bin("runwayd"), "--config", cfg}, {{"RUNWAY_TEST_KEY", kTestKey}}, s.dir() + "/bad.log");
+  EXPECT_EQ(p.Wait(5s), 2);
+  std::string log = ReadFile(s.dir() + "/bad.log");
+  EXPECT_NE(log.find("127.0.0.0/8"), std::string::npos) << log;
+  WriteFile(cfg, "[[account]]\nname = \"a\"\nkey_env = \"RUNWAY_MISSING_KEY\"\n");
+  Process q({Bin("runwayd"), "--config", cfg}, {}, s.dir() + "/bad2.log");
+  EXPECT_EQ(q.Wait(5s), 2);
+  EXPECT_NE(ReadFile(s.dir() + "/bad2.log").find("RUNWAY_MISSING_KEY is not set"), std::string::npos);
+}
