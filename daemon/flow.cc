@@ -58,6 +58,9 @@ void Engine::DoAdmit(Task* t) {
         t->step = Step::kFinish;
         return DoFinish(t);
       }
+      case AdmitOutcome::kCancelled:
+        by_id_.erase(t->job.id);
+        return Fail(t, ErrorClass::kCancelled, "cancelled", "cancelled by an operator before it started", "cancelled");
       case AdmitOutcome::kOk:
         t->admitted = true;
         t->refund_emitted_before = o.refund_emitted;

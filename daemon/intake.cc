@@ -136,7 +136,10 @@ void Engine::PollCancels() {
     for (const auto& id : ids) {
       auto it = by_id_.find(id);
       if (it == by_id_.end()) {
-        spdlog::warn("cancel: job={} is not in flight on this daemon", id);
+        store_->RouteCancel(id, [id](std::string_view how) {
+          if (how == "forwarded") spdlog::info("cancel: job={} forwarded to the daemon that holds it", id);
+          else if (how == "marked") spdlog::info("cancel: job={} is not running: it will be cancelled when taken", id);
+        });
         continue;
       }
       Task* t = &slab_[it->second];

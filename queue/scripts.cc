@@ -29,6 +29,9 @@ local done = redis.call('GET', KEYS[2])
 if done then
   return {'dup_done', done}
 end
+if redis.call('DEL', KEYS[7]) == 1 then
+  return {'cancelled', ''}  -- not admitted: its finish removes it from the processing list
+end
 redis.call('HSET', KEYS[1], 'raw', ARGV[2], 'daemon', ARGV[3], 'state', 'admitted',
            'taken_at', ARGV[4], 'attempt', '0')
 redis.call('SADD', KEYS[3], ARGV[1])
@@ -113,6 +116,19 @@ for _, d in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   end
 end
 return {adopted, taken, dead}
+)lua";
+
+// An operator's cancel for a job this daemon does not hold: forwarded to the daemon
+// that holds it, or remembered for admission when nobody holds it yet.
+const std::string kRouteCancel = R"lua(
+local owner = redis.call('HGET', KEYS[1], 'daemon')
+if owner then
+  if owner == ARGV[2] then return 'mine' end
+  redis.call('LPUSH', ARGV[1] .. ':cancel:' .. owner, ARGV[3])
+  return 'forwarded'
+end
+redis.call('SET', KEYS[2], '1', 'EX', 86400)
+return 'marked'
 )lua";
 
 }  // namespace runwayd::scripts

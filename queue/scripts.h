@@ -15,9 +15,10 @@ namespace runwayd::scripts {
 extern const std::string kTakeBatch;
 
 // Registers a taken job as this daemon's in-flight job, unless its id is running
-// (anywhere) or finished within the dedup window. KEYS: job, done, inflight,
-// processing, refunded, replayed. ARGV: id, raw, daemon, now_ms.
-// Returns {"ok", refunded(0/1), replayed(0/1)} | {"dup_running", owner} | {"dup_done", summary}.
+// (anywhere) or finished within the dedup window, or an operator cancelled it while it
+// was queued. KEYS: job, done, inflight, processing, refunded, replayed, cancelreq.
+// ARGV: id, raw, daemon, now_ms. Returns {"ok", refunded(0/1), replayed(0/1)} |
+// {"dup_running", owner} | {"dup_done", summary} | {"cancelled", ""}.
 extern const std::string kAdmit;
 
 // Sets fields on a job record only if this daemon still owns it. KEYS: job.
@@ -44,5 +45,8 @@ extern const std::string kHeartbeat;
 // so I admit them), its in-flight ids move into my set and their records name me.
 // A dead daemon with nothing left is forgotten. Returns {adopted_ids, taken_raws, dead_ids}.
 extern const std::string kAdopt;
+
+// KEYS: job, cancelreq. ARGV: prefix, my id, job id. Returns "mine" | "forwarded" | "marked".
+extern const std::string kRouteCancel;
 
 }  // namespace runwayd::scripts

@@ -39,7 +39,7 @@ JobStore::JobStore(RedisConn* cmd, RedisConn* blocking, Keys keys, Options opts)
 
 void JobStore::LoadScripts() {
   for (const std::string* s : {&scripts::kTakeBatch, &scripts::kAdmit, &scripts::kUpdateOwned, &scripts::kFinish,
-                               &scripts::kHeartbeat, &scripts::kAdopt, &ledger::kReserve, &ledger::kCreated,
+                               &scripts::kHeartbeat, &scripts::kAdopt, &scripts::kRouteCancel, &ledger::kReserve, &ledger::kCreated,
                                &ledger::kSettle, &ledger::kReconcile}) {
     cmd_->Command({"SCRIPT", "LOAD", *s}, [this, s](redisReply* r) {
       if (!IsError(r, "SCRIPT LOAD")) sha_[s] = std::string(Str(r));
@@ -73,8 +73,9 @@ void JobStore::BlockingTake(double timeout_s, std::function<void(bool, std::opti
 
 void JobStore::Admit(std::string_view id, std::string_view raw, int64_t now_ms, std::function<void(AdmitOutcome)> cb) {
   std::string k1 = keys_.job(id), k2 = keys_.done(id), k3 = keys_.inflight(), k4 = keys_.processing(),
-              k5 = keys_.refunded(id), k6 = keys_.replayed(id), now = std::to_string(now_ms);
-  Eval(scripts::kAdmit, {k1, k2, k3, k4, k5, k6}, {id, raw, keys_.daemon, now}, [cb = std::move(cb)](redisReply* r) {
+              k5 = keys_.refunded(id), k6 = keys_.replayed(id), k7 = keys_.cancel_request(id),
+              now = std::to_string(now_ms);
+  Eval(scripts::kAdmit, {k1, k2, k3, k4, k5, k6, k7}, {id, raw, keys_.daemon, now}, [cb = std::move(cb)](redisReply* r) {
     AdmitOutcome o;
     if (IsError(r, "admit") || r->type != REDIS_REPLY_ARRAY || r->elements < 2) return cb(o);
     std::string_view kind = Str(r->element[0]);
@@ -85,6 +86,8 @@ void JobStore::Admit(std::string_view id, std::string_view raw, int64_t now_ms, 
     } else if (kind == "dup_running") {
       o.kind = AdmitOutcome::kDuplicateRunning;
       o.detail = std::string(Str(r->element[1]));
+    } else if (kind == "cancelled") {
+      o.kind = AdmitOutcome::kCancelled;
     } else if (kind == "dup_done") {
       o.kind = AdmitOutcome::kDuplicateDone;
       o.detail = std::string(Str(r->element[1]));
@@ -191,10 +194,22 @@ void JobStore::Adopt(int max, std::function<void(bool, std::vector<std::string>,
 }
 
 void JobStore::TakeCancels(int max, std::function<void(bool, std::vector<std::string>)> cb) {
-  std::string k = keys_.cancel(), n = std::to_string(max);
-  cmd_->Command({"RPOP", k, n}, [cb = std::move(cb)](redisReply* r) {
-    if (IsError(r, "RPOP cancel")) return cb(false, {});
-    cb(true, Strings(r));
+  std::string k1 = keys_.cancel(), k2 = keys_.my_cancel(), n = std::to_string(max);
+  auto acc = std::make_shared<std::vector<std::string>>();
+  cmd_->Command({"RPOP", k1, n}, [acc](redisReply* r) {
+    if (!IsError(r, "RPOP cancel")) *acc = Strings(r);
+  });
+  cmd_->Command({"RPOP", k2, n}, [acc, cb = std::move(cb)](redisReply* r) {
+    if (IsError(r, "RPOP cancel")) return cb(false, std::move(*acc));
+    for (auto& s : Strings(r)) acc->push_back(std::move(s));
+    cb(true, std::move(*acc));
+  });
+}
+
+void JobStore::RouteCancel(const std::string& id, std::function<void(std::string_view)> cb) {
+  std::string k1 = keys_.job(id), k2 = keys_.cancel_request(id);
+  Eval(scripts::kRouteCancel, {k1, k2}, {keys_.prefix, keys_.daemon, id}, [cb = std::move(cb)](redisReply* r) {
+    cb(IsError(r, "route cancel") ? std::string_view() : Str(r));
   });
 }
 

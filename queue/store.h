@@ -43,13 +43,15 @@ struct Keys {
   std::string events() const { return prefix + ":events"; }
   std::string dead() const { return prefix + ":dead"; }
   std::string cancel() const { return prefix + ":cancel"; }
+  std::string my_cancel() const { return prefix + ":cancel:" + daemon; }
+  std::string cancel_request(std::string_view id) const { return prefix + ":cancelreq:" + std::string(id); }
   std::string account(std::string_view name) const { return prefix + ":account:" + std::string(name); }
   std::string heartbeat() const { return prefix + ":daemon:" + daemon; }
   std::string daemons() const { return prefix + ":daemons"; }
 };
 
 struct AdmitOutcome {
-  enum Kind { kOk, kDuplicateRunning, kDuplicateDone, kError } kind = kError;
+  enum Kind { kOk, kDuplicateRunning, kDuplicateDone, kCancelled, kError } kind = kError;
   bool refund_emitted = false;  // kOk: a refund was already emitted for this id (replay)
   bool replayed = false;        // kOk: scripts/replay put it back
   std::string detail;           // duplicates: owner daemon or the first's summary
@@ -114,8 +116,11 @@ class JobStore {
   // Adopts up to `max` jobs of daemons whose heartbeat expired (see scripts::kAdopt).
   void Adopt(int max, std::function<void(bool ok, std::vector<std::string> adopted_ids,
                                          std::vector<std::string> taken_raws, std::vector<std::string> dead)> cb);
-  // Pops up to `max` ids from P:cancel (operators' cancel requests).
+  // Pops up to `max` ids from P:cancel (operators' cancel requests) and from this
+  // daemon's own P:cancel:<daemon> (requests other daemons forwarded).
   void TakeCancels(int max, std::function<void(bool ok, std::vector<std::string>)> cb);
+  // Forwards a cancel for a job this daemon does not hold (see scripts::kRouteCancel).
+  void RouteCancel(const std::string& id, std::function<void(std::string_view result)> cb);
   // LPUSH + LTRIM on P:events (capped at 10,000 entries).
   void PushEvent(std::string json);
 

@@ -64,3 +64,30 @@ TEST(Cluster, SurvivorAdoptsTheJobsOfAKilledDaemon) {
   std::string log2 = ReadFile(s.daemon(1).log_path());
   EXPECT_NE(log2.find("adopted"), std::string::npos) << s.Logs();
 }
+
+TEST(Cluster, CancelReachesTheDaemonThatHoldsTheJobAndQueuedJobs) {
+  Stack s("cancel2");
+  s.StartRedis();
+  s.StartSim();
+  DaemonOptions a, b;
+  a.id = "d1";
+  b.id = "d2";
+  s.StartDaemon(a);
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  // A long task on d1; the cancel is popped by whichever daemon looks first.
+  s.redis().Push("runway:jobs", MakeJob("long", "image_to_video", "gen4_turbo", 5, 26, 42, "x sim:secs=400"));
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"SISMEMBER", "runway:inflight:d1", "long"}) == 1; }, 10s));
+  s.StartDaemon(b);
+  ASSERT_TRUE(s.WaitReady(1)) << s.Logs();
+  // Cancel a job that is not taken yet too: it is cancelled at admission.
+  s.redis().Push("runway:cancel", "queued");
+  s.redis().Push("runway:cancel", "long");
+  std::this_thread::sleep_for(1500ms);
+  s.redis().Push("runway:jobs", MakeJob("queued", "image_to_video", "gen4_turbo", 5, 30, 43));
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"LLEN", "runway:results"}) >= 2; }, 20s)) << s.Logs();
+  int cancelled = 0;
+  for (const auto& r : s.redis().List("runway:results")) cancelled += r.find("\"status\":\"cancelled\"") != std::string::npos;
+  EXPECT_EQ(cancelled, 2);
+  EXPECT_EQ(s.redis().Int({"LLEN", "runway:refunds"}), 2);
+  EXPECT_EQ(s.redis().Int({"LLEN", "runway:processing:d1"}) + s.redis().Int({"LLEN", "runway:processing:d2"}), 0);
+}
