@@ -25,14 +25,17 @@ void Engine::Beat() {
 
 void Engine::AdoptOrphans() {
   if (stopping_ || !recovered_ || adopting_ || !cmd_->connected()) return;
-  if (!adopted_unloaded_.empty()) {
-    // Adopted earlier but not loaded (Redis went away): they are ours in Redis already.
+  if (!adopted_unloaded_.empty() || !adopted_raws_.empty()) {
+    // Adopted but not loaded yet (or Redis went away meanwhile): they are ours in Redis.
     adopting_ = true;
     store_->LoadRecords(adopted_unloaded_, [this](bool ok, std::vector<InflightRecord> recs) {
       adopting_ = false;
       if (!ok) return;
       adopted_unloaded_.clear();
       for (const auto& rec : recs) Resume(rec);
+      std::vector<std::string> raws;
+      raws.swap(adopted_raws_);
+      for (auto& raw : raws) OnTaken(std::move(raw));
     });
     return;
   }
@@ -46,9 +49,10 @@ void Engine::AdoptOrphans() {
     if (!ids.empty() || !raws.empty())
       spdlog::warn("adopted {} job(s) in flight and {} taken job(s) from stopped daemon(s) {}", ids.size(),
                    raws.size(), fmt::join(dead, ","));
-    for (auto& raw : raws) OnTaken(std::move(raw));
-    if (ids.empty()) return;
+    // Records first, then the taken raws: a raw whose id is an adopted in-flight job is
+    // then recognised in memory as a copy, never admitted twice.
     adopted_unloaded_ = std::move(ids);
+    adopted_raws_ = std::move(raws);
     AdoptOrphans();
   });
 }

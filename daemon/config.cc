@@ -221,7 +221,9 @@ bool LoadConfig(const CliOverrides& cli, Config* out, std::string* error) {
     c.resubmit_unknown = unknown == "resubmit";
   }
   if (auto* t = r.Table(root, "polling")) {
-    r.Known(*t, "polling.", {"min_interval_ms", "first_poll_ms", "throttled_interval_ms", "max_interval_ms"});
+    r.Known(*t, "polling.", {"min_interval_ms", "first_poll_ms", "throttled_interval_ms", "max_interval_ms",
+                             "max_rps_per_account"});
+    r.Double(*t, "max_rps_per_account", "polling.", &c.poll_rps_per_account, 0.1, 1e6);
     r.Int(*t, "min_interval_ms", "polling.", &c.poll.min_interval_ms, 1, 3600000);
     r.Int(*t, "first_poll_ms", "polling.", &c.poll.first_poll_ms, 1, 3600000);
     r.Int(*t, "throttled_interval_ms", "polling.", &c.poll.throttled_interval_ms, 1, 3600000);
@@ -280,6 +282,7 @@ bool LoadConfig(const CliOverrides& cli, Config* out, std::string* error) {
   if (c.metrics_listen == "off") c.metrics_listen.clear();
 
   c.poll.time_scale = c.time_scale;
+  c.http.max_active = static_cast<size_t>(4 * c.http.max_host_connections);
   if (!ParseRedisUrl(c.redis_url, &c.redis, error)) return false;
   if (c.prefix.empty() || c.prefix.find_first_of(" \t\r\n") != std::string::npos)
     return r.Fail("config: redis.prefix must be non-empty without spaces");

@@ -52,6 +52,8 @@ struct Account {
   int slow_level = 0;
   bool disabled = false;
   int64_t estimate = 0;           // last estimate a script returned (routing order only)
+  double poll_tokens = 0;         // poll budget (token bucket, refilled at poll_rps_per_account)
+  int64_t poll_refill_ms = 0;
   bool reconciling = false;
   int64_t next_reconcile_ms = 0;  // monotonic
   std::unordered_map<std::string, bool> price_mismatch_logged;
@@ -206,6 +208,7 @@ class Engine {
   bool started_ = false, recovered_ = false, taking_ = false, stopping_ = false, closed_ = false;
   bool adopting_ = false;
   std::vector<std::string> adopted_unloaded_;  // adopted ids whose records are not loaded yet
+  std::vector<std::string> adopted_raws_;      // adopted taken jobs, admitted after those records
   int handles_to_close_ = 0;
   int exit_code_ = 0;
   std::mt19937_64 rng_{std::random_device{}()};

@@ -205,7 +205,19 @@ void Engine::DoPoll(Task* t) {
     t->step = Step::kCancel;
     return DoCancel(t);
   }
-  if (t->account->slow_until_ms > Mono()) return Schedule(t, t->account->slow_until_ms - Mono());
+  Account* acct = t->account;
+  if (acct->slow_until_ms > Mono()) return Schedule(t, acct->slow_until_ms - Mono());
+  // The poll budget: 100,000 tasks in flight must not storm the API. Past the budget,
+  // a poll waits for its token (spread with jitter so the waiters do not return together).
+  double rate = cfg_.poll_rps_per_account;
+  int64_t now = Mono();
+  acct->poll_tokens = std::min(rate, acct->poll_tokens + static_cast<double>(now - acct->poll_refill_ms) * rate / 1000.0);
+  acct->poll_refill_ms = now;
+  if (acct->poll_tokens < 1) {
+    int64_t wait = static_cast<int64_t>((1 - acct->poll_tokens) * 1000.0 / rate);
+    return Schedule(t, wait + static_cast<int64_t>(Unit() * 1000.0 * std::max(1.0, 200.0 / rate)));
+  }
+  acct->poll_tokens -= 1;
   t->busy = true;
   ++t->polls;
   Send("tasks_get", Request(t->account, "GET", "/v1/tasks/" + t->task_id),

@@ -13,7 +13,11 @@ namespace runwayd {
 
 void Engine::MaybeTake() {
   if (stopping_ || !recovered_ || taking_ || closed_) return;
-  if (live_tasks_ >= cfg_.max_in_flight) return;  // FreeTask() calls us again
+  // Resume only with room for a real batch: at the cap, one finish must not cost one
+  // round trip of intake for one job.
+  size_t room = cfg_.max_in_flight - std::min(cfg_.max_in_flight, live_tasks_);
+  size_t want = std::min<size_t>(cfg_.intake_batch, std::max<size_t>(1, cfg_.max_in_flight / 10));
+  if (room < want && !(room > 0 && live_tasks_ == 0)) return;  // FreeTask() calls us again
   if (!cmd_->connected()) return;                  // OnRedisUp() calls us again
   int n = static_cast<int>(std::min<size_t>(cfg_.intake_batch, cfg_.max_in_flight - live_tasks_));
   taking_ = true;

@@ -202,7 +202,13 @@ void RedisConn::Tick() {
     return;
   }
   bool waiting = pending_ > 0 || !connected_;
-  if (waiting && now - last_progress_ms_ > opts_.stall_ms) {
+  // A busy loop reaches its timers before it reads its sockets: a reply may be waiting
+  // unread. Only a silence seen on two ticks in a row (I/O was read in between) counts.
+  bool silent = waiting && now - last_progress_ms_ > opts_.stall_ms;
+  bool confirmed = silent && suspect_;
+  suspect_ = silent;
+  if (confirmed) {
+    suspect_ = false;
     spdlog::warn("redis {}: no answer for {} ms, dropping the connection", opts_.endpoint.Describe(),
                  now - last_progress_ms_);
     redisAsyncContext* ac = ac_;

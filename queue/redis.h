@@ -102,6 +102,7 @@ class RedisConn {
   size_t pending_ = 0;
   int64_t last_progress_ms_ = 0;   // last reply or connect
   int64_t reconnect_at_ms_ = 0;    // 0: none scheduled
+  bool suspect_ = false;           // silent at the last tick; confirmed at the next
   uv_timer_t* timer_;              // watchdog + reconnect; owned, freed in its close callback
   uv_timer_t* defer_timer_;        // runs deferred nullptr callbacks on the next iteration
   std::vector<Callback> deferred_;

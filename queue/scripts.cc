@@ -22,6 +22,10 @@ return out
 
 const std::string kAdmit = R"lua(
 local owner = redis.call('HGET', KEYS[1], 'daemon')
+if owner == ARGV[3] and redis.call('HGET', KEYS[1], 'state') == 'admitted' then
+  -- Our own admission whose reply was lost (the daemon dedups copies in memory first).
+  return {'ok', tostring(redis.call('EXISTS', KEYS[5])), '0'}
+end
 if owner then
   return {'dup_running', owner}
 end

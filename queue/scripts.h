@@ -17,7 +17,9 @@ extern const std::string kTakeBatch;
 // Registers a taken job as this daemon's in-flight job, unless its id is running
 // (anywhere) or finished within the dedup window, or an operator cancelled it while it
 // was queued. KEYS: job, done, inflight, processing, refunded, replayed, cancelreq.
-// ARGV: id, raw, daemon, now_ms. Returns {"ok", refunded(0/1), replayed(0/1)} |
+// ARGV: id, raw, daemon, now_ms. Idempotent for this daemon: a retry after a lost reply
+// answers "ok" again (the daemon never admits two copies of one id: it dedups in memory
+// first). Returns {"ok", refunded(0/1), replayed(0/1)} |
 // {"dup_running", owner} | {"dup_done", summary} | {"cancelled", ""}.
 extern const std::string kAdmit;
 

@@ -22,6 +22,8 @@ struct HttpEngine::Transfer {
   size_t read_pos = 0;
   bool too_big = false;
   HttpResult res;
+  HttpRequest req;
+  bool in_curl = false;
 };
 
 struct HttpEngine::Socket {
@@ -99,7 +101,20 @@ size_t HttpEngine::OnReadC(char* ptr, size_t size, size_t n, void* userdata) {
 }
 
 void HttpEngine::Send(HttpRequest req, Callback cb) {
-  auto* t = new Transfer{this, AcquireEasy(), std::move(cb), std::move(req.body), 0, false, {}};
+  auto* t = new Transfer{this, nullptr, std::move(cb), std::move(req.body), 0, false, {}, {}, false};
+  t->req = std::move(req);
+  ++in_flight_;
+  live_.insert(t);
+  if (active_ >= opts_.max_active && !closing_) {
+    waiting_.push_back(t);
+    return;
+  }
+  Start(t);
+}
+
+void HttpEngine::Start(Transfer* t) {
+  t->easy = AcquireEasy();
+  const HttpRequest& req = t->req;
   CURL* e = t->easy;
   bool ok = e != nullptr;
   auto set = [&](CURLoption o, auto v) { ok = ok && curl_easy_setopt(e, o, v) == CURLE_OK; };
@@ -128,13 +143,11 @@ void HttpEngine::Send(HttpRequest req, Callback cb) {
     set(CURLOPT_CUSTOMREQUEST, req.method);
   }
   if (ok && !closing_ && curl_multi_add_handle(multi_, e) == CURLM_OK) {
-    ++in_flight_;
-    live_.insert(t);
+    ++active_;
+    t->in_curl = true;
     return;
   }
   // Could not start: report it from the loop, never from inside Send().
-  ++in_flight_;
-  live_.insert(t);
   t->res.curl_error = closing_ ? "shutting down" : "could not start the request";
   failed_.push_back(t);
   if (!closing_) uv_timer_start(timer_, OnUvTimerC, 1, 0);
@@ -258,8 +271,15 @@ void HttpEngine::Complete(Transfer* t, CURLcode code) {
     if (easy_pool_.size() < 1024) easy_pool_.push_back(e);
     else curl_easy_cleanup(e);
   }
+  if (t->in_curl) --active_;
   --in_flight_;
   live_.erase(t);
+  // A slot in curl is free: hand it the oldest waiting request.
+  while (!closing_ && active_ < opts_.max_active && !waiting_.empty()) {
+    Transfer* next = waiting_.front();
+    waiting_.pop_front();
+    Start(next);
+  }
   try {
     t->cb(std::move(r));
   } catch (const std::exception& ex) {
@@ -275,9 +295,15 @@ void HttpEngine::Close(std::function<void()> done) {
   if (closing_) return;
   closing_ = true;
   close_done_ = std::move(done);
+  std::deque<Transfer*> waiting;
+  waiting.swap(waiting_);
+  for (Transfer* t : waiting) {
+    t->res.curl_error = "shutting down";
+    Complete(t, CURLE_FAILED_INIT);
+  }
   std::vector<Transfer*> live(live_.begin(), live_.end());
   for (Transfer* t : live) {
-    if (std::find(failed_.begin(), failed_.end(), t) != failed_.end()) continue;
+    if (!t->in_curl) continue;  // failed_ ones are completed below
     curl_multi_remove_handle(multi_, t->easy);
     t->res.curl_error = "shutting down";
     Complete(t, CURLE_FAILED_INIT);

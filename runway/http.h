@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -35,6 +36,10 @@ struct HttpOptions {
   long request_timeout_ms = 60000;
   long max_host_connections = 64;  // cap per host; excess requests queue inside curl
   long max_total_connections = 256;
+  // Requests handed to curl at once; the rest wait in our own FIFO. curl's internal
+  // pending queue is walked on every completed transfer, so thousands queued there cost
+  // CPU per request and a full easy handle each.
+  size_t max_active = 256;
   size_t max_response_bytes = 4 << 20;  // larger bodies fail the request
   std::string ca_file;                  // extra CA bundle for private endpoints
   std::string user_agent = "runwayd/0.1";
@@ -93,6 +98,9 @@ class HttpEngine {
   std::vector<CURL*> easy_pool_;
   std::unordered_set<Transfer*> live_;   // every transfer whose callback has not run
   std::vector<Transfer*> failed_;        // could not start; completed from the timer
+  std::deque<Transfer*> waiting_;        // not handed to curl yet (max_active reached)
+  size_t active_ = 0;                    // handed to curl
+  void Start(Transfer* t);
   size_t in_flight_ = 0;
   int sockets_open_ = 0;          // uv_poll_t handles not yet closed
   bool closing_ = false;

@@ -303,3 +303,30 @@ TEST(EndToEnd, DuplicateIdIsNotSubmittedTwice) {
   ASSERT_TRUE(WaitResults(s.redis(), 3, 30s)) << s.Logs();
   EXPECT_EQ(Creations(s)[900], 1);
 }
+
+TEST(EndToEnd, PollBudgetCapsRequestsPerAccount) {
+  Stack s("budget");
+  s.StartRedis();
+  s.StartSim();
+  DaemonOptions d;
+  d.extra_toml = "[polling]\nmax_rps_per_account = 10\n";
+  s.StartDaemon(d);
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  // 60 tasks that run for 200 simulated s (10 s here): unbudgeted, they would be polled
+  // every 250 ms each, some 240 GETs a second.
+  for (int i = 0; i < 60; ++i)
+    s.redis().Push("runway:jobs", MakeJob("b" + std::to_string(i), "image_to_video", "gen4_turbo", 5, 0, 800 + i,
+                                          "x sim:secs=200"));
+  auto gets = [&] {
+    std::string st = s.SimGet("/_sim/stats");
+    size_t p = st.find("\"GET /v1/tasks\":");
+    return p == std::string::npos ? 0L : std::atol(st.c_str() + p + 16);
+  };
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"SCARD", "runway:inflight:d1"}) == 60; }, 10s));
+  std::this_thread::sleep_for(1s);
+  long g0 = gets();
+  std::this_thread::sleep_for(3s);
+  long g1 = gets();
+  EXPECT_GT(g1 - g0, 10) << "polling stopped altogether";
+  EXPECT_LE(g1 - g0, 10 * 3 + 10) << "the budget of 10 GETs/s was exceeded";
+}
