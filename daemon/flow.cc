@@ -51,10 +51,10 @@ void Engine::DoAdmit(Task* t) {
         bool running = o.kind == AdmitOutcome::kDuplicateRunning;
         spdlog::warn("job={} duplicate of a job {}", t->job.id, running ? "in flight" : "already finished");
         by_id_.erase(t->job.id);
-        t->outcome = Outcome{"failed", ErrorClass::kInvalidJob, "duplicate_job",
+        t->outcome = std::make_unique<Outcome>(Outcome{"failed", ErrorClass::kInvalidJob, "duplicate_job",
                              running ? "duplicate job id: the first job with this id is in flight on daemon " + o.detail
                                      : "duplicate job id: the first job with this id already finished (" + o.detail + ")",
-                             {}, t->job.id};
+                             {}, t->job.id});
         t->step = Step::kFinish;
         return DoFinish(t);
       }
@@ -102,7 +102,7 @@ void Engine::DoCreate(Task* t) {
         if (ca.estimated_credits) t->estimated = ca.estimated_credits;
         t->created_mono = Mono();
         t->step_errors = 0;
-        spdlog::info("job={} task={} created (attempt {}, model {}, account {})", t->job.id, t->task_id, t->attempt,
+        spdlog::debug("job={} task={} created (attempt {}, model {}, account {})", t->job.id, t->task_id, t->attempt,
                      t->model, t->account->cfg.name);
         t->step = Step::kRecordTask;
         return RunStep(t);
@@ -182,6 +182,10 @@ void Engine::DoRecordTask(Task* t) {
       return FreeTask(t);
     }
     OnLedgerReply(t->account, r, 1, 2);
+    // Memory per task in flight: the body is in the raw job (re-read for a retry), and
+    // the asset URLs were only needed for the checks.
+    if (t->original_body.empty()) std::string().swap(t->job.body);
+    std::vector<std::string>().swap(t->job.facts.asset_urls);
     t->step_errors = 0;
     t->step = Step::kPoll;
     runway::PollInput in;
@@ -215,7 +219,7 @@ void Engine::DoPoll(Task* t) {
   acct->poll_refill_ms = now;
   if (acct->poll_tokens < 1) {
     int64_t wait = static_cast<int64_t>((1 - acct->poll_tokens) * 1000.0 / rate);
-    return Schedule(t, wait + static_cast<int64_t>(Unit() * 1000.0 * std::max(1.0, 200.0 / rate)));
+    return Schedule(t, wait + static_cast<int64_t>(Unit() * 1000.0));
   }
   acct->poll_tokens -= 1;
   t->busy = true;

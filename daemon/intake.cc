@@ -58,9 +58,9 @@ void Engine::OnTaken(std::string raw) {
   t->valid = true;
   if (by_id_.count(t->job.id)) {
     spdlog::warn("job={} duplicate: a job with this id is in flight here", t->job.id);
-    t->outcome = Outcome{"failed", ErrorClass::kInvalidJob, "duplicate_job",
+    t->outcome = std::make_unique<Outcome>(Outcome{"failed", ErrorClass::kInvalidJob, "duplicate_job",
                          "duplicate job id: the first job with this id is still in flight on daemon " + cfg_.daemon_id,
-                         {}, t->job.id};
+                         {}, t->job.id});
     t->step = Step::kFinish;
     return DoFinish(t);
   }

@@ -42,6 +42,11 @@ int64_t ToInt(std::string_view s) { return std::atoll(std::string(s).c_str()); }
 }  // namespace
 
 void Engine::DoReserve(Task* t) {
+  if (t->job.body.empty()) {  // released while the previous task ran: read it again
+    Job again;
+    ParseJob(t->job.raw, rules_, &again);
+    t->job.body = std::move(again.body);
+  }
   if (t->cancel == CancelReason::kOperator)
     return Fail(t, ErrorClass::kCancelled, "cancelled", "cancelled by an operator before a task was created", "cancelled");
   if (Wall() >= t->deadline_ms)

@@ -17,7 +17,7 @@ namespace runwayd {
 
 void Engine::Fail(Task* t, ErrorClass cls, std::string code, std::string message, const char* status) {
   t->busy = false;
-  t->outcome = Outcome{status, cls, std::move(code), std::move(message), {}, {}};
+  t->outcome = std::make_unique<Outcome>(Outcome{status, cls, std::move(code), std::move(message), {}, {}});
   t->step = Step::kFinish;
   spdlog::info("job={} task={} {}: {} ({})", t->job.id.empty() ? "?" : t->job.id, t->task_id, status,
                ErrorClassName(cls), t->outcome->message);
@@ -26,7 +26,7 @@ void Engine::Fail(Task* t, ErrorClass cls, std::string code, std::string message
 
 void Engine::Succeed(Task* t, std::vector<std::string> output) {
   t->busy = false;
-  t->outcome = Outcome{"succeeded", ErrorClass::kUpstreamFailure, {}, {}, std::move(output), {}};
+  t->outcome = std::make_unique<Outcome>(Outcome{"succeeded", ErrorClass::kUpstreamFailure, {}, {}, std::move(output), {}});
   t->step = Step::kFinish;
   spdlog::info("job={} task={} succeeded after {} poll(s), cost {}", t->job.id, t->task_id, t->polls,
                t->upstream_cost.value_or(-1));
