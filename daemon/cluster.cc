@@ -51,6 +51,7 @@ void Engine::AdoptOrphans() {
                    raws.size(), fmt::join(dead, ","));
     // Records first, then the taken raws: a raw whose id is an adopted in-flight job is
     // then recognised in memory as a copy, never admitted twice.
+    if (ids.empty() && raws.empty()) return;
     adopted_unloaded_ = std::move(ids);
     adopted_raws_ = std::move(raws);
     AdoptOrphans();

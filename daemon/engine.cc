@@ -231,7 +231,7 @@ void Engine::RequestStop() {
   uv_timer_stop(&beat_timer_);
   uv_timer_stop(&ledger_timer_);
   // Another daemon may adopt what we leave as soon as it next looks.
-  if (recovered_) store_->DropHeartbeat();
+  if (recovered_) store_->DropHeartbeat([this] { MaybeClose(); });
   uv_timer_start(&grace_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<Engine*>(t->data);
     spdlog::warn("stopping: grace period over, closing with writes pending");

@@ -277,7 +277,7 @@ Gauge* DaemonMetrics::LowBalance(std::string_view account) {
 }
 Gauge* DaemonMetrics::BalanceDrift(std::string_view account) {
   return AccountGauge(r_, "runwayd_balance_drift_credits",
-                      "Last balance read minus the estimate for that moment (positive: spent less than thought).",
+                      "At the last reconciliation: the estimate before it minus the one from the balance read.",
                       account);
 }
 Counter* DaemonMetrics::Refunds(std::string_view reason) {

@@ -7,7 +7,7 @@
 //                                           its value when the balance was last read
 //   returned_total / returned_base          credits returned (uncharged failures, cancels)
 //   estimate = balance - reserved - (charged_total - charged_base)
-//                      + (returned_total - returned_base)
+//   (returned credits wait for the next reading: see estimate() below)
 //   inflight:<model>, limit:<model>         concurrency slots held, and the limit
 //   daily:<model>, daily_limit:<model>      daily generations, and the limit
 //   low, low_threshold, short, disabled     flags (low has hysteresis: set below the
@@ -31,9 +31,11 @@ namespace runwayd::ledger {
 // static initialisation in any order.)
 inline constexpr char kLuaPreludeText[] = R"lua(
 local function n(h, f) return tonumber(redis.call('HGET', h, f) or '0') or 0 end
+-- Returned credits are not added back until a reading shows them: Runway returns them
+-- when the task fails, we count them when we see it, and a reading in between would
+-- count them twice. Leaving them out keeps every error of the estimate on the low side.
 local function estimate(a)
   local e = n(a, 'balance') - n(a, 'reserved') - (n(a, 'charged_total') - n(a, 'charged_base'))
-            + (n(a, 'returned_total') - n(a, 'returned_base'))
   redis.call('HSET', a, 'estimate', e)
   return e
 end

@@ -179,9 +179,9 @@ void JobStore::Heartbeat(int64_t ttl_ms, int64_t now_ms, std::function<void(bool
        [cb = std::move(cb)](redisReply* r) { cb(!IsError(r, "heartbeat")); });
 }
 
-void JobStore::DropHeartbeat() {
+void JobStore::DropHeartbeat(std::function<void()> done) {
   std::string k = keys_.heartbeat();
-  cmd_->Command({"DEL", k}, [](redisReply*) {});
+  cmd_->Command({"DEL", k}, [done = std::move(done)](redisReply*) { done(); });
 }
 
 void JobStore::Adopt(int max, std::function<void(bool, std::vector<std::string>, std::vector<std::string>,

@@ -112,7 +112,7 @@ class JobStore {
   // Refreshes this daemon's heartbeat key (TTL ttl_ms) and its membership in P:daemons.
   void Heartbeat(int64_t ttl_ms, int64_t now_ms, std::function<void(bool ok)> cb);
   // Deletes the heartbeat at a clean stop so other daemons adopt sooner.
-  void DropHeartbeat();
+  void DropHeartbeat(std::function<void()> done);
   // Adopts up to `max` jobs of daemons whose heartbeat expired (see scripts::kAdopt).
   void Adopt(int max, std::function<void(bool ok, std::vector<std::string> adopted_ids,
                                          std::vector<std::string> taken_raws, std::vector<std::string> dead)> cb);

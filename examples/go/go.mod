@@ -1,0 +1,3 @@
+module runwayd-examples
+
+go 1.19

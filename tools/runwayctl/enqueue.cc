@@ -1,0 +1,198 @@
+// tools/runwayctl/enqueue.cc — `runwayctl enqueue` and `runwayctl cancel ID`.
+//
+// enqueue takes one job from a file, from stdin (`-`), or builds it from flags with
+// rapidjson's Writer, then validates it with the daemon's own parser (queue/job.h
+// ParseJob) so an operator sees exactly the error the daemon would write to the dead
+// list, and only then LPUSHes it onto P:jobs. An id the daemon still knows (in flight,
+// or finished within the dedup window) is refused unless --force: the daemon would
+// only answer it with a duplicate failure.
+// cancel LPUSHes the id onto P:cancel; a daemon picks it up within a second and cancels
+// the job's task (or the job when it is taken, if it is still queued).
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <random>
+#include <sstream>
+
+#include "queue/job.h"
+#include "tools/runwayctl/ctl.h"
+
+namespace runwayctl {
+namespace {
+
+std::string ReadInput(const std::string& file) {
+  std::string text;
+  if (file == "-") {
+    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    if (std::cin.bad()) Fail(kRuntime, "cannot read the job from stdin");
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) Fail(kUsage, "cannot read " + file + ": " + std::strerror(errno));
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    Fail(kUsage, std::string("no job in ") + (file == "-" ? "stdin" : file));
+  return text;
+}
+
+std::string NewId() {
+  std::random_device rd;
+  char buf[48];
+  snprintf(buf, sizeof buf, "ctl_%lld_%08x", static_cast<long long>(NowMs()), rd());
+  return buf;
+}
+
+std::string BuildJob(const EnqueueOptions& o, std::string* id) {
+  if (!o.endpoint) Fail(kUsage, "enqueue: --endpoint is required (or give the job with --file FILE or -)");
+  if (!o.model) Fail(kUsage, "enqueue: --model is required (or give the job with --file FILE or -)");
+  *id = o.id ? *o.id : NewId();
+  rapidjson::StringBuffer b;
+  JsonWriter w(b);
+  w.StartObject();
+  KeyInt(w, "v", 1);
+  KeyStr(w, "id", *id);
+  KeyStr(w, "endpoint", *o.endpoint);
+  Key(w, "body");
+  w.StartObject();
+  KeyStr(w, "model", *o.model);
+  if (o.prompt) KeyStr(w, "promptText", *o.prompt);
+  if (o.image) KeyStr(w, "promptImage", *o.image);
+  if (o.ratio) KeyStr(w, "ratio", *o.ratio);
+  if (o.duration) {
+    Key(w, "duration");
+    double d = *o.duration;
+    if (d == static_cast<double>(static_cast<int64_t>(d))) w.Int64(static_cast<int64_t>(d));
+    else w.Double(d);
+  }
+  if (o.seed) KeyInt(w, "seed", *o.seed);
+  w.EndObject();
+  if (o.charged) KeyInt(w, "charged", *o.charged);
+  if (o.user) KeyStr(w, "user", *o.user);
+  if (o.account) KeyStr(w, "account", *o.account);
+  if (!o.fallback_models.empty()) {
+    Key(w, "fallback_models");
+    w.StartArray();
+    for (const auto& m : o.fallback_models) Str(w, m);
+    w.EndArray();
+  }
+  if (o.deadline) KeyInt(w, "deadline_s", *o.deadline);
+  if (o.reply_to) KeyStr(w, "reply_to", *o.reply_to);
+  if (o.meta) {
+    Key(w, "meta");
+    RawOrString(w, *o.meta);
+  }
+  w.EndObject();
+  return std::string(b.GetString(), b.GetSize());
+}
+
+bool AnyJobFlag(const EnqueueOptions& o) {
+  return o.id || o.endpoint || o.model || o.prompt || o.image || o.ratio || o.user || o.account || o.reply_to ||
+         o.meta || o.duration || o.charged || o.deadline || o.seed || !o.fallback_models.empty();
+}
+
+void PrintJson(const rapidjson::StringBuffer& b) {
+  fwrite(b.GetString(), 1, b.GetSize(), stdout);
+  fputc('\n', stdout);
+}
+
+}  // namespace
+
+int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
+  if (!o.file.empty() && AnyJobFlag(o))
+    Fail(kUsage, "enqueue: give the job either as a file (--file FILE, or - for stdin) or with flags, not both");
+  std::string raw, built_id;
+  raw = o.file.empty() ? BuildJob(o, &built_id) : ReadInput(o.file);
+
+  runwayd::JobRules rules;
+  rules.prefix = g.prefix;
+  rules.extra_endpoints = o.extra_endpoints;
+  runwayd::Job job;
+  runwayd::JobParse p = runwayd::ParseJob(raw, rules, &job);
+  if (!p.ok) Fail(kUsage, "invalid job: " + p.error);
+
+  if (o.dry_run) {
+    if (g.json) {
+      rapidjson::StringBuffer b;
+      JsonWriter w(b);
+      w.StartObject();
+      KeyInt(w, "v", 1);
+      KeyStr(w, "id", job.id);
+      Key(w, "valid"), w.Bool(true);
+      Key(w, "enqueued"), w.Bool(false);
+      Key(w, "job"), RawOrString(w, raw);
+      w.EndObject();
+      PrintJson(b);
+    } else {
+      printf("%s\n", raw.c_str());
+    }
+    return kOk;
+  }
+
+  auto r = Redis::Open(g);
+  runwayd::Keys k = KeysFor(g);
+  std::string owner = r->Cmd({"HGET", k.job(job.id), "daemon"}).str();
+  std::string done = r->Cmd({"GET", k.done(job.id)}).str();
+  if (!o.force && (!owner.empty() || !done.empty())) {
+    std::string why = !owner.empty() ? "is in flight on " + owner : "finished (" + done + ") within the dedup window";
+    Fail(kRuntime, "job \"" + Printable(job.id, 128) + "\" " + why +
+                       ": the daemon would refuse it as a duplicate (pick another id, or --force to push it anyway)");
+  }
+  long long len = r->Cmd({"LPUSH", k.jobs(), raw}).integer();
+  if (g.json) {
+    rapidjson::StringBuffer b;
+    JsonWriter w(b);
+    w.StartObject();
+    KeyInt(w, "v", 1);
+    KeyStr(w, "id", job.id);
+    Key(w, "enqueued"), w.Bool(true);
+    KeyStr(w, "queue", k.jobs());
+    KeyInt(w, "length", len);
+    KeyStr(w, "reply_to", job.reply_to.empty() ? k.results() : job.reply_to);
+    Key(w, "job"), RawOrString(w, raw);
+    w.EndObject();
+    PrintJson(b);
+  } else {
+    printf("enqueued %s on %s (%lld in the queue); its result goes to %s\n", Printable(job.id).c_str(),
+           k.jobs().c_str(), len, (job.reply_to.empty() ? k.results() : job.reply_to).c_str());
+  }
+  return kOk;
+}
+
+int RunCancel(const Globals& g, const CancelOptions& o) {
+  if (o.id.empty()) Fail(kUsage, "cancel: the job id is empty");
+  auto r = Redis::Open(g);
+  runwayd::Keys k = KeysFor(g);
+  std::string owner = r->Cmd({"HGET", k.job(o.id), "daemon"}).str();
+  std::string done = r->Cmd({"GET", k.done(o.id)}).str();
+  if (owner.empty() && !done.empty() && !o.force)
+    Fail(kRuntime, "job \"" + Printable(o.id, 128) + "\" already finished (" + done +
+                       "): nothing to cancel (--force sends the request anyway; it would cancel a later job "
+                       "with this id taken within a day)");
+  long long pending = r->Cmd({"LPUSH", k.cancel(), o.id}).integer();
+  std::string what = !owner.empty()
+                         ? "in flight on " + owner + ": that daemon cancels its task and ends the job as cancelled"
+                         : "not in flight: a daemon cancels it when it takes it from the queue";
+  if (g.json) {
+    rapidjson::StringBuffer b;
+    JsonWriter w(b);
+    w.StartObject();
+    KeyInt(w, "v", 1);
+    KeyStr(w, "id", o.id);
+    Key(w, "requested"), w.Bool(true);
+    Key(w, "in_flight_on");
+    if (owner.empty()) w.Null();
+    else Str(w, owner);
+    KeyInt(w, "pending_requests", pending);
+    w.EndObject();
+    PrintJson(b);
+  } else {
+    printf("cancel requested for %s (%s)\n", Printable(o.id).c_str(), what.c_str());
+  }
+  return kOk;
+}
+
+}  // namespace runwayctl
