@@ -8,6 +8,13 @@
 // unanswered create becomes outcome_unknown, anything earlier is processed normally.
 // A live daemon's jobs are never adopted however long Runway takes, because liveness
 // is the heartbeat, not the age of a job.
+//
+// A heartbeat also lapses when Redis itself was away longer than the TTL (a restart):
+// every daemon then looks dead to the first one back. So a daemon adopts nothing
+// until it has been connected for one TTL plus the reconnect backoff cap, time for
+// the live ones to reconnect and beat. Should a daemon still be cut off long enough
+// to be adopted, its late writes are fenced: admission needs the job in its own
+// processing list, and every later script checks the record names it.
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
@@ -39,7 +46,7 @@ void Engine::AdoptOrphans() {
     });
     return;
   }
-  if (live_tasks_ >= cfg_.max_in_flight) return;
+  if (live_tasks_ >= cfg_.max_in_flight || Mono() < adopt_after_mono_) return;
   int budget = static_cast<int>(std::min<size_t>(10000, cfg_.max_in_flight - live_tasks_));
   adopting_ = true;
   store_->Adopt(budget, [this](bool ok, std::vector<std::string> ids, std::vector<std::string> raws,

@@ -88,6 +88,9 @@ void Engine::Start() {
   uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<Engine*>(s->data)->Reload(); }, SIGHUP);
   StartOps();
   cmd_->OnUp([this] {
+    // Other daemons' heartbeats may have lapsed only because Redis was away: give them
+    // one TTL plus our reconnect backoff cap to come back before adopting their jobs.
+    adopt_after_mono_ = Mono() + cfg_.heartbeat_ttl_ms + RedisConn::Options{}.backoff_max_ms;
     store_->LoadScripts();
     OnRedisUp();
   });

@@ -122,6 +122,7 @@ class Engine {
   void MaybeTake();
   void OnTaken(std::string raw);
   void Resume(const InflightRecord& rec);
+  void ResyncProcessing();
   void PollCancels();
   // Operations (ops.cc): metrics, systemd notifications, reload.
   void StartOps();
@@ -207,6 +208,8 @@ class Engine {
   int64_t armed_at_ = INT64_MAX;
   bool started_ = false, recovered_ = false, taking_ = false, stopping_ = false, closed_ = false;
   bool adopting_ = false;
+  bool resync_processing_ = false;
+  int64_t adopt_after_mono_ = 0;    // no adoption before this (see the OnUp hook)  // a take lost its reply: reread the processing list
   std::vector<std::string> adopted_unloaded_;  // adopted ids whose records are not loaded yet
   std::vector<std::string> adopted_raws_;      // adopted taken jobs, admitted after those records
   int handles_to_close_ = 0;

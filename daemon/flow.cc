@@ -58,6 +58,10 @@ void Engine::DoAdmit(Task* t) {
         t->step = Step::kFinish;
         return DoFinish(t);
       }
+      case AdmitOutcome::kGone:
+        // Adopted by another daemon while we were cut off from Redis: it runs the job.
+        spdlog::warn("job={} was adopted by another daemon before this one admitted it; letting it go", t->job.id);
+        return FreeTask(t);
       case AdmitOutcome::kCancelled:
         by_id_.erase(t->job.id);
         return Fail(t, ErrorClass::kCancelled, "cancelled", "cancelled by an operator before it started", "cancelled");

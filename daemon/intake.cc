@@ -7,6 +7,8 @@
 // Intake pauses at max_in_flight and resumes as tasks finish.
 #include <spdlog/spdlog.h>
 
+#include <unordered_set>
+
 #include "daemon/engine.h"
 
 namespace runwayd {
@@ -19,11 +21,13 @@ void Engine::MaybeTake() {
   size_t want = std::min<size_t>(cfg_.intake_batch, std::max<size_t>(1, cfg_.max_in_flight / 10));
   if (room < want && !(room > 0 && live_tasks_ == 0)) return;  // FreeTask() calls us again
   if (!cmd_->connected()) return;                  // OnRedisUp() calls us again
+  if (resync_processing_) return ResyncProcessing();
   int n = static_cast<int>(std::min<size_t>(cfg_.intake_batch, cfg_.max_in_flight - live_tasks_));
   taking_ = true;
   store_->TakeBatch(n, [this, n](bool ok, std::vector<std::string> jobs) {
     taking_ = false;
     if (!ok) {
+      resync_processing_ = true;  // the script may have moved jobs whose reply we lost
       uv_timer_start(&intake_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->MaybeTake(); }, 500, 0);
       return;
     }
@@ -38,6 +42,7 @@ void Engine::MaybeTake() {
       taking_ = false;
       if (job) OnTaken(std::move(*job));
       if (!ok2) {
+        resync_processing_ = true;
         uv_timer_start(&intake_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->MaybeTake(); }, 500, 0);
         return;
       }
@@ -69,6 +74,38 @@ void Engine::OnTaken(std::string raw) {
   RunStep(t);
 }
 
+// A take whose reply was lost may have moved jobs into our processing list that no
+// task holds. Read the list back and take what nobody here accounts for. Nothing else
+// moves jobs into the list meanwhile: no take is in flight (taking_), and the list and
+// our admissions and finishes share one connection, so the snapshot is consistent
+// with every reply handled before it. Raws adopted but not loaded yet count as held.
+void Engine::ResyncProcessing() {
+  taking_ = true;
+  store_->LoadProcessing([this](bool ok, std::vector<std::string> raws) {
+    taking_ = false;
+    if (!ok) {
+      uv_timer_start(&intake_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->MaybeTake(); }, 500, 0);
+      return;
+    }
+    resync_processing_ = false;
+    std::unordered_multiset<std::string_view> held;
+    for (const Task& t : slab_)
+      if (!t.job.raw.empty() && !t.admitted) held.insert(t.job.raw);  // freed slots are empty
+    for (const auto& raw : adopted_raws_) held.insert(raw);
+    std::vector<std::string> found;
+    for (auto& raw : raws) {
+      auto it = held.find(raw);
+      if (it != held.end()) held.erase(it);
+      else found.push_back(std::move(raw));
+    }
+    if (!found.empty())
+      spdlog::warn("{} taken job(s) whose take reply was lost are in the processing list: taking them now",
+                   found.size());
+    for (auto& raw : found) OnTaken(std::move(raw));
+    MaybeTake();
+  });
+}
+
 void Engine::Resume(const InflightRecord& rec) {
   auto field = [&](const char* k) -> std::string {
     auto it = rec.fields.find(k);
@@ -88,6 +125,9 @@ void Engine::Resume(const InflightRecord& rec) {
   t->valid = true;
   by_id_[t->job.id] = t->slot;
   t->attempt = std::atoi(field("attempt").c_str());
+  // A settled failure (retry) or an unanswered create (resubmit) used up its attempt:
+  // the next create is a new one, as it would have been without the restart.
+  if (field("state") == "retry" || field("state") == "resubmit") ++t->attempt;
   t->submitted_at_ms = std::atoll(field("submitted_at").c_str());
   t->model = field("model");
   t->task_id = field("task_id");

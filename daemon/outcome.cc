@@ -112,7 +112,7 @@ void Engine::DoFinish(Task* t) {
         spdlog::warn("job={} outcome kept in memory until Redis takes it", t->job.id.empty() ? "?" : t->job.id);
       return RetryStep(t, runway::BackoffMs(t->step_errors, 200, 5000, {}, Unit()));
     }
-    if (refunded < 0) spdlog::warn("job={} is owned by another daemon; not writing its outcome", t->job.id);
+    if (refunded < 0) spdlog::warn("job={} outcome not written: another daemon owns the job, or an earlier try wrote it", t->job.id);
     else CountFinish(t, refunded);
     if (t->holds_slot) InFlight(t, -1);
     if (t->holds_slot && refunded >= 0) {

@@ -10,7 +10,8 @@
 //    on the next loop iteration through `defer_timer_`.
 #include "queue/redis.h"
 
-#include <hiredis/adapters/libuv.h>
+#include "queue/uv_adapter.h"
+
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -111,7 +112,7 @@ void RedisConn::Connect() {
     return;
   }
   ac_->data = this;
-  if (redisLibuvAttach(ac_, loop_) != REDIS_OK) {
+  if (AttachRedisToLoop(ac_, loop_) != REDIS_OK) {
     redisAsyncFree(ac_);
     ac_ = nullptr;
     ScheduleReconnect();
@@ -119,7 +120,7 @@ void RedisConn::Connect() {
   }
   redisAsyncSetConnectCallback(ac_, OnConnectC);
   redisAsyncSetDisconnectCallback(ac_, OnDisconnectC);
-  last_progress_ms_ = static_cast<int64_t>(uv_now(loop_));
+  last_progress_ms_ = connect_started_ms_ = static_cast<int64_t>(uv_now(loop_));
   // Setup goes first on the wire: hiredis buffers commands until the socket connects.
   auto check = [this](const char* what) {
     return [this, what](redisReply* r) {
@@ -198,6 +199,16 @@ void RedisConn::Tick() {
     if (reconnect_at_ms_ != 0 && now >= reconnect_at_ms_) {
       reconnect_at_ms_ = 0;
       Connect();
+    }
+    return;
+  }
+  if (!connected_ && now - connect_started_ms_ > opts_.connect_timeout_ms) {
+    spdlog::warn("redis {}: connect did not finish in {} ms", opts_.endpoint.Describe(), now - connect_started_ms_);
+    redisAsyncContext* ac = ac_;
+    redisAsyncFree(ac);  // never connected: hiredis runs no disconnect callback
+    if (ac_ == ac) {
+      ac_ = nullptr;
+      Lost("connect timeout");
     }
     return;
   }

@@ -47,6 +47,7 @@ class RedisConn {
     RedisEndpoint endpoint;
     std::string client_name;       // CLIENT SETNAME, for operators' CLIENT LIST
     int64_t stall_ms = 10000;      // a pending reply older than this kills the connection
+    int64_t connect_timeout_ms = 3000;  // a connect still pending after this is retried
     int64_t backoff_min_ms = 100;
     int64_t backoff_max_ms = 5000;
   };
@@ -101,6 +102,7 @@ class RedisConn {
   uint64_t reconnects_ = 0;
   size_t pending_ = 0;
   int64_t last_progress_ms_ = 0;   // last reply or connect
+  int64_t connect_started_ms_ = 0;
   int64_t reconnect_at_ms_ = 0;    // 0: none scheduled
   bool suspect_ = false;           // silent at the last tick; confirmed at the next
   uv_timer_t* timer_;              // watchdog + reconnect; owned, freed in its close callback

@@ -26,6 +26,11 @@ if owner == ARGV[3] and redis.call('HGET', KEYS[1], 'state') == 'admitted' then
   -- Our own admission whose reply was lost (the daemon dedups copies in memory first).
   return {'ok', tostring(redis.call('EXISTS', KEYS[5])), '0'}
 end
+-- Only the daemon whose processing list holds the job may admit it: another daemon
+-- adopted it while this one was cut off from Redis (its heartbeat lapsed) and will run it.
+if not redis.call('LPOS', KEYS[4], ARGV[2]) then
+  return {'gone', ''}
+end
 if owner then
   return {'dup_running', owner}
 end
@@ -60,6 +65,11 @@ local owned = ARGV[10] == '1'
 if owned and redis.call('HGET', KEYS[1], 'daemon') ~= ARGV[2] then
   return 'not_owner'
 end
+-- A job never admitted is finished by whoever removes it from its processing list:
+-- a finish sent again after a lost reply (or a job adopted meanwhile) writes nothing.
+if not owned and ARGV[6] ~= '' and redis.call('LREM', KEYS[7], 1, ARGV[6]) == 0 then
+  return 'not_owner'
+end
 local refunded = 0
 if ARGV[4] ~= '' and ARGV[1] ~= '' then
   if redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[8]) then
@@ -75,7 +85,6 @@ if owned then
   redis.call('SREM', KEYS[2], ARGV[1])
 end
 if ARGV[9] ~= '' then redis.call('SET', KEYS[6], ARGV[9], 'EX', ARGV[5]) end
-if ARGV[6] ~= '' then redis.call('LREM', KEYS[7], 1, ARGV[6]) end
 return refunded
 )lua";
 

@@ -19,7 +19,9 @@ extern const std::string kTakeBatch;
 // was queued. KEYS: job, done, inflight, processing, refunded, replayed, cancelreq.
 // ARGV: id, raw, daemon, now_ms. Idempotent for this daemon: a retry after a lost reply
 // answers "ok" again (the daemon never admits two copies of one id: it dedups in memory
-// first). Returns {"ok", refunded(0/1), replayed(0/1)} |
+// first). A job no longer in this daemon's processing list was adopted by another
+// daemon while this one was cut off: "gone", and this daemon lets it go.
+// Returns {"ok", refunded(0/1), replayed(0/1)} | {"gone", ""} |
 // {"dup_running", owner} | {"dup_done", summary} | {"cancelled", ""}.
 extern const std::string kAdmit;
 
@@ -34,7 +36,10 @@ extern const std::string kUpdateOwned;
 // done, processing, dead. ARGV: id, daemon, result, refund, done_ttl_s, raw,
 // dead, refund_ttl_s, done_value, owned(1/0), final_cost (-1 unknown, -2 assume charged),
 // prefix.
-// Returns 1 when a refund was pushed, 0 when not, "not_owner" when another daemon owns it.
+// A job that was never admitted (owned=0) is written only by the call that removes
+// its raw from the processing list, so a finish repeated after a lost reply writes
+// nothing twice. Returns 1 when a refund was pushed, 0 when not, "not_owner" when
+// another daemon owns the job or an earlier call already finished it.
 extern const std::string kFinish;
 
 // Heartbeat: SET P:daemon:<id> (PX ttl) and SADD P:daemons. KEYS: daemon key, daemons

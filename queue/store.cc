@@ -86,6 +86,8 @@ void JobStore::Admit(std::string_view id, std::string_view raw, int64_t now_ms, 
     } else if (kind == "dup_running") {
       o.kind = AdmitOutcome::kDuplicateRunning;
       o.detail = std::string(Str(r->element[1]));
+    } else if (kind == "gone") {
+      o.kind = AdmitOutcome::kGone;
     } else if (kind == "cancelled") {
       o.kind = AdmitOutcome::kCancelled;
     } else if (kind == "dup_done") {

@@ -51,7 +51,7 @@ struct Keys {
 };
 
 struct AdmitOutcome {
-  enum Kind { kOk, kDuplicateRunning, kDuplicateDone, kCancelled, kError } kind = kError;
+  enum Kind { kOk, kDuplicateRunning, kDuplicateDone, kCancelled, kGone, kError } kind = kError;
   bool refund_emitted = false;  // kOk: a refund was already emitted for this id (replay)
   bool replayed = false;        // kOk: scripts/replay put it back
   std::string detail;           // duplicates: owner daemon or the first's summary

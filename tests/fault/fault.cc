@@ -272,7 +272,7 @@ size_t LeftInRedis(harness::Redis& r) {
 std::string Audit::Summary() const {
   std::ostringstream o;
   o << "jobs " << jobs << ", results " << results << " (succeeded " << succeeded << ", failed " << failed
-    << ", outcome_unknown " << outcome_unknown << ", retried " << retried << "), lost " << lost
+    << ", outcome_unknown " << outcome_unknown << " (" << unknown_created << " created upstream), retried " << retried << "), lost " << lost
     << ", duplicate results " << duplicate_results << ", foreign results " << foreign_results << ", creations "
     << creations << ", extra creations " << extra_creations << ", attempt/creation mismatches "
     << creation_mismatches << ", orphan creations " << orphan_creations << ", refunds " << refunds << " ("
@@ -393,6 +393,7 @@ Audit AuditRun(harness::Stack& s, const std::vector<JobSpec>& jobs) {
       // if the result names it; an outcome_unknown create may or may not have; any other
       // failure without a task id ended before its last create went through.
       bool fine;
+      if (unknown && x.task_id.empty() && m == x.attempts) ++a.unknown_created;
       if (!x.task_id.empty()) fine = m == x.attempts;
       else if (unknown) fine = m >= x.attempts - 1;
       else fine = m == std::max<int64_t>(0, x.attempts - 1);
@@ -611,25 +612,8 @@ void RedisProxy::Loop() {
       fds.push_back({p.s, POLLIN, 0});
     }
     if (poll(fds.data(), fds.size(), 200) < 0) continue;
-    if (fds[0].revents & POLLIN) {
-      int c = accept(listen_fd_, nullptr, nullptr);
-      if (c >= 0 && partitioned_) {
-        close(c);  // Redis is unreachable: the connection opens and closes at once
-      } else if (c >= 0) {
-        int s = socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a.sin_port = htons(static_cast<uint16_t>(upstream_));
-        if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-          pairs.push_back({c, s, false});
-        } else {
-          close(c);
-          close(s);
-        }
-      }
-    }
-    for (size_t i = 0; i < pairs.size(); ++i) {
+    const size_t polled = pairs.size();  // pairs accepted below have no pollfd yet
+    for (size_t i = 0; i < polled; ++i) {
       Pair& p = pairs[i];
       const pollfd& pc = fds[2 + 2 * i];
       const pollfd& ps = fds[3 + 2 * i];
@@ -668,6 +652,24 @@ void RedisProxy::Loop() {
           continue;
         }
         if (!write_all(p.c, buf, static_cast<size_t>(n))) close_pair(p);
+      }
+    }
+    if (fds[0].revents & POLLIN) {
+      int c = accept(listen_fd_, nullptr, nullptr);
+      if (c >= 0 && partitioned_) {
+        close(c);  // Redis is unreachable: the connection opens and closes at once
+      } else if (c >= 0) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(static_cast<uint16_t>(upstream_));
+        if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+          pairs.push_back({c, s, false});
+        } else {
+          close(c);
+          close(s);
+        }
       }
     }
     pairs.erase(std::remove_if(pairs.begin(), pairs.end(), [](const Pair& p) { return p.c < 0; }), pairs.end());

@@ -120,6 +120,7 @@ class Producer {
 struct Audit {
   size_t jobs = 0, results = 0, lost = 0, duplicate_results = 0, foreign_results = 0;
   size_t succeeded = 0, failed = 0, outcome_unknown = 0;
+  size_t unknown_created = 0;        // outcome_unknown whose last create did make a task
   size_t retried = 0;                // results with attempts > 1
   int64_t creations = 0;             // tasks the simulator created for our seeds
   size_t extra_creations = 0;        // sum over jobs of max(0, creations - attempts)

@@ -53,7 +53,8 @@ std::string PercentilesJson(const Percentiles& p) {
 std::string AuditJson(const Audit& a) {
   std::ostringstream o;
   o << "\"results\":" << a.results << ",\"succeeded\":" << a.succeeded << ",\"failed\":" << a.failed
-    << ",\"outcome_unknown\":" << a.outcome_unknown << ",\"retried\":" << a.retried << ",\"lost\":" << a.lost
+    << ",\"outcome_unknown\":" << a.outcome_unknown << ",\"unknown_created\":" << a.unknown_created
+    << ",\"retried\":" << a.retried << ",\"lost\":" << a.lost
     << ",\"duplicate_results\":" << a.duplicate_results << ",\"creations\":" << a.creations
     << ",\"extra_creations\":" << a.extra_creations << ",\"attempt_mismatches\":" << a.creation_mismatches
     << ",\"orphan_creations\":" << a.orphan_creations << ",\"refunds\":" << a.refunds
