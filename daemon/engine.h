@@ -55,6 +55,8 @@ struct Account {
   double poll_tokens = 0;         // poll budget (token bucket, refilled at poll_rps_per_account)
   int64_t poll_refill_ms = 0;
   bool reconciling = false;
+  int read_failures = 0;          // balance readings that failed in a row
+  std::string read_error;         // the last one's reason (no secrets: a classification)
   int64_t next_reconcile_ms = 0;  // monotonic
   std::unordered_map<std::string, bool> price_mismatch_logged;
 };
@@ -70,6 +72,11 @@ struct Outcome {
   std::string duplicate_of;
 };
 
+// What a result reports as `attempts`: the Runway tasks created for the job, counting
+// an unanswered create (outcome unknown) as one.
+struct Task;
+int TasksCreated(const Task& t);
+
 struct Task {
   Job job;
   uint32_t slot = 0, gen = 0;
@@ -80,7 +87,8 @@ struct Task {
   Account* account = nullptr;
   std::string model;
   std::string task_id;
-  int attempt = 0;                  // tasks created (or create attempts sent) so far
+  int attempt = 0;                  // number of the current attempt (1 from the first reserve on)
+  bool attempt_reached = false;     // the current attempt's create made (or may have made) a task
   int create_retries = 0;
   int step_errors = 0;              // consecutive failures of the current step
   int polls = 0;

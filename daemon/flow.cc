@@ -103,6 +103,7 @@ void Engine::DoCreate(Task* t) {
         runway::CreateAnswer ca = runway::ParseCreateAnswer(r.body);
         t->account->slow_level = 0;
         t->task_id = ca.id;
+        t->attempt_reached = true;
         if (ca.estimated_credits) t->estimated = ca.estimated_credits;
         t->created_mono = Mono();
         t->step_errors = 0;
@@ -154,11 +155,13 @@ void Engine::DoCreate(Task* t) {
       }
       case runway::Verdict::kOutcomeUnknown:
         t->final_cost = -2;  // the ledger assumes the create charged; reconciliation corrects it
+        t->attempt_reached = true;
         if (cfg_.resubmit_unknown && t->create_retries++ < cfg_.max_create_retries) {
           spdlog::warn("job={} create outcome unknown ({}); resubmitting as configured", t->job.id, c.code);
           return Settle(t, -2, "resubmit", [this, hints = r.hints](Task* t2) {
             t2->step = Step::kReserve;
             ++t2->attempt;
+            t2->attempt_reached = false;
             RetryStep(t2, runway::BackoffMs(0, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms), hints, Unit()));
           });
         }
@@ -294,6 +297,7 @@ void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
     spdlog::info("job={} task={} failed ({}), retrying with a new task", t->job.id, t->task_id, c.code);
     return Settle(t, t->upstream_cost.value_or(-1), "retry", [this](Task* t2) {
       ++t2->attempt;
+      t2->attempt_reached = false;
       t2->task_id.clear();
       t2->running_since_mono = t2->prev_poll_mono = 0;
       t2->prev_progress = -1;

@@ -128,6 +128,7 @@ void Engine::Resume(const InflightRecord& rec) {
   // A settled failure (retry) or an unanswered create (resubmit) used up its attempt:
   // the next create is a new one, as it would have been without the restart.
   if (field("state") == "retry" || field("state") == "resubmit") ++t->attempt;
+  t->attempt_reached = field("state") == "task" || field("state") == "create_sent";
   t->submitted_at_ms = std::atoll(field("submitted_at").c_str());
   t->model = field("model");
   t->task_id = field("task_id");
@@ -168,6 +169,8 @@ void Engine::Resume(const InflightRecord& rec) {
                   "exist and be charged");
     }
     spdlog::warn("job={} resubmitting a create whose answer was lost (on_unknown_outcome = resubmit)", t->job.id);
+    ++t->attempt;  // the lost one counts: it may have made a task
+    t->attempt_reached = false;
   }
   // Admitted (or refused, or resubmitted): go through the checks again and create.
   AfterAdmit(t);

@@ -28,7 +28,11 @@
 namespace runwayd {
 namespace {
 
-enum Reason { kSlot = 1, kUnread = 2, kCredit = 4, kDaily = 8, kDisabled = 16, kSlow = 32 };
+enum Reason { kSlot = 1, kUnread = 2, kCredit = 4, kDaily = 8, kDisabled = 16, kSlow = 32, kUnreadable = 64 };
+// Readings of an account's balance that failed in a row before its jobs stop waiting
+// for the first one (readings are retried every 5 s): a wrong URL, TLS or proxy fails
+// them all, and a job must end upstream_unavailable, not sit until its deadline.
+constexpr int kUnreadableAfter = 3;
 
 std::string_view Elem(redisReply* r, size_t i) {
   if (r == nullptr || r->type != REDIS_REPLY_ARRAY || i >= r->elements) return {};
@@ -89,6 +93,7 @@ void Engine::TryReserve(Task* t, std::shared_ptr<std::vector<Account*>> cands, s
     }
     if (kind == "ok") {
       t->account = a;
+      t->credit_wait_until = 0;  // a later attempt that finds no credit waits afresh
       t->holds_slot = true;
       InFlight(t, +1);
       t->final_cost = 0;
@@ -99,7 +104,7 @@ void Engine::TryReserve(Task* t, std::shared_ptr<std::vector<Account*>> cands, s
       return RunStep(t);
     }
     if (kind == "slot") reasons |= kSlot;
-    else if (kind == "unknown") reasons |= kUnread, Reconcile(a);
+    else if (kind == "unknown") reasons |= a->read_failures >= kUnreadableAfter ? kUnreadable : kUnread, Reconcile(a);
     else if (kind == "credit" || kind == "short") reasons |= kCredit;
     else if (kind == "daily") reasons |= kDaily;
     else if (kind == "disabled") reasons |= kDisabled, a->disabled = true;
@@ -141,6 +146,13 @@ void Engine::NoAccountNow(Task* t, int reasons) {
     Park(t, std::min<int64_t>(t->credit_wait_until - now, Scaled(30000)));
     parked_.emplace_back(t->slot, t->gen);
     return;
+  }
+  if (reasons & kUnreadable) {
+    std::string why;
+    for (const auto& a : accounts_)
+      if (a->read_failures >= kUnreadableAfter) why += (why.empty() ? "" : "; ") + a->cfg.name + ": " + a->read_error;
+    return Fail(t, ErrorClass::kUpstreamUnavailable, "balance_unreadable",
+                "no account's balance could be read from Runway (" + why + ")");
   }
   Fail(t, ErrorClass::kAccountUnusable, "no_account", "every account that could run this job is disabled");
 }
@@ -269,9 +281,13 @@ void Engine::Reconcile(Account* a) {
           WakeAll();  // its waiting jobs route elsewhere
         } else {
           spdlog::warn("account {}: reading the balance failed: {}", a->cfg.name, c.message);
+          a->read_error = c.code.empty() ? c.message : c.code + ": " + c.message;
+          if (++a->read_failures == kUnreadableAfter) WakeAll();  // its waiting jobs stop waiting
         }
         return;
       }
+      a->read_failures = 0;
+      a->disabled = false;  // the key works: kReconcile clears the shared flag too
       runway::OrganizationAnswer org = runway::ParseOrganizationAnswer(h.body);
       std::vector<std::string> args = {std::to_string(org.credit_balance), std::to_string(sent), c0, r0,
                                        std::to_string(Wall()), std::to_string(a->cfg.low_balance)};

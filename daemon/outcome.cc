@@ -15,6 +15,8 @@
 
 namespace runwayd {
 
+int TasksCreated(const Task& t) { return std::max(0, t.attempt_reached ? t.attempt : t.attempt - 1); }
+
 void Engine::Fail(Task* t, ErrorClass cls, std::string code, std::string message, const char* status) {
   t->busy = false;
   t->outcome = std::make_unique<Outcome>(Outcome{status, cls, std::move(code), std::move(message), {}, {}});
@@ -59,7 +61,7 @@ void Engine::BuildWrite(Task* t) {
     e.output = o.output;
     e.cost_estimated = t->estimated;
     e.cost_upstream = t->upstream_cost;
-    e.attempts = t->attempt;
+    e.attempts = TasksCreated(*t);
     e.taken_at_ms = t->taken_at_ms;
     e.submitted_at_ms = t->submitted_at_ms;
     e.finished_at_ms = now;
@@ -90,7 +92,7 @@ void Engine::BuildWrite(Task* t) {
     d.id = j.id;
     d.reason = o.message;
     d.error_class = o.error_class;
-    d.attempts = t->attempt;
+    d.attempts = TasksCreated(*t);
     d.taken_at_ms = t->taken_at_ms;
     d.dead_at_ms = now;
     w->dead = EncodeDead(d);

@@ -60,6 +60,7 @@ local before = ''
 if had then before = tostring(estimate(a)) end
 redis.call('HSET', a, 'balance', ARGV[1], 'recon_sent_at', ARGV[2], 'charged_base', ARGV[3],
            'returned_base', ARGV[4], 'reconciled_at', ARGV[5], 'low_threshold', ARGV[6], 'short', '0')
+redis.call('HDEL', a, 'disabled')  -- a reading succeeded: the key works again
 for i = 7, #ARGV - 3, 4 do
   local m = ARGV[i]
   if ARGV[i + 1] == '' then redis.call('HDEL', a, 'limit:' .. m) else redis.call('HSET', a, 'limit:' .. m, ARGV[i + 1]) end

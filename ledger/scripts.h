@@ -97,7 +97,8 @@ extern const std::string kSettle;
 // Applies an organization reading. KEYS: account. ARGV: balance, sent_at_ms,
 // charged_total_at_send, returned_total_at_send, now_ms, low_threshold, then for each
 // model 4 values: model, max_concurrent ('' unlimited), max_daily ('' unlimited),
-// daily_used ('' unknown). Returns {"ok", estimate_before (or ''), estimate_after,
+// daily_used ('' unknown). A reading proves the key works: it clears "disabled".
+// Returns {"ok", estimate_before (or ''), estimate_after,
 // crossed_low} | {"stale"}.
 extern const std::string kReconcile;
 

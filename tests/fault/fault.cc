@@ -389,14 +389,12 @@ Audit AuditRun(harness::Stack& s, const std::vector<JobSpec>& jobs) {
       note("job " + j.id + ": " + std::to_string(m) + " tasks created for " + std::to_string(x.attempts) +
            " attempt(s), result " + x.status + " " + x.error_class);
     } else {
-      // The attempts a result reports are the creates it sent. The last one made a task
-      // if the result names it; an outcome_unknown create may or may not have; any other
-      // failure without a task id ended before its last create went through.
+      // The attempts a result reports are the tasks created for the job, an unanswered
+      // create (outcome_unknown) counted as one although it may not have made a task.
       bool fine;
       if (unknown && x.task_id.empty() && m == x.attempts) ++a.unknown_created;
-      if (!x.task_id.empty()) fine = m == x.attempts;
-      else if (unknown) fine = m >= x.attempts - 1;
-      else fine = m == std::max<int64_t>(0, x.attempts - 1);
+      if (unknown) fine = m >= x.attempts - 1;
+      else fine = m == x.attempts;
       if (!fine) {
         ++a.creation_mismatches;
         bad(j.id);

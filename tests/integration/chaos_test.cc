@@ -114,9 +114,9 @@ TEST(Chaos, ThousandJobsUnderChaosKeepTheMoneyInvariants) {
       EXPECT_EQ(m, x.attempts) << x.id << " " << x.status << " " << x.cls;
     }
   }
-  // Nothing is configured to fail tasks or to resubmit: one attempt per job, and the
-  // simulator never saw a seed twice.
-  for (const auto& x : results) EXPECT_EQ(x.attempts, 1) << x.id;
+  // Nothing is configured to fail tasks or to resubmit: at most one task per job (none
+  // when every create was refused), and the simulator never saw a seed twice.
+  for (const auto& x : results) EXPECT_LE(x.attempts, 1) << x.id;
   EXPECT_EQ(stats["duplicate_seeds"].get_int64().value_unsafe(), 0);
 
   // Refunds: exactly the failed charged jobs, each once, with the charged credits.

@@ -898,9 +898,9 @@ bool MakeCert(const std::string& dir, std::string* cert, std::string* key) {
 }  // namespace
 
 // Without the simulator's certificate the daemon must not talk to it: nothing is
-// created, and jobs fail (a TLS failure is "not sent": upstream_unavailable).
-// Open bug: an account whose balance can never be read parks its jobs until their deadline.
-TEST(Upstream, DISABLED_TlsWithoutCaFileFailsVerificationAndNothingIsCreated) {
+// created, and jobs fail upstream_unavailable once the account's balance has failed to
+// read three times in a row (about 10 s), well before their deadline.
+TEST(Upstream, TlsWithoutCaFileFailsVerificationAndNothingIsCreated) {
   Stack s("tls-noca");
   s.StartRedis();
   std::string cert, key;
@@ -913,12 +913,12 @@ TEST(Upstream, DISABLED_TlsWithoutCaFileFailsVerificationAndNothingIsCreated) {
   d.extra = "[jobs]\nmax_create_retries = 2\n";
   auto daemon = StartOwnDaemon(s, d);
   ASSERT_TRUE(WaitLog(daemon->log_path(), "ready: taking jobs")) << s.Logs();
-  // A deadline bounds the test whatever the daemon does with the job.
-  s.redis().Push("runway:jobs", Job("tl1", 1001, "a calm sea sim:secs=2", ",\"deadline_s\":8"));
-  ASSERT_TRUE(WaitResult(s.redis(), "tl1", 30s)) << s.Logs();
+  s.redis().Push("runway:jobs", Job("tl1", 1001, "a calm sea sim:secs=2", ",\"deadline_s\":120"));
+  ASSERT_TRUE(WaitResult(s.redis(), "tl1", 40s)) << s.Logs();
   Res r = ResultOf(s.redis(), "tl1");
   EXPECT_EQ(r.status, "failed");
   EXPECT_EQ(r.cls, "upstream_unavailable") << r.code << ": " << r.message;
+  EXPECT_EQ(r.code, "balance_unreadable") << r.message;
   EXPECT_EQ(r.refund, kCharged);
   std::string body;
   ASSERT_TRUE(Fetch("https://127.0.0.1:" + std::to_string(port) + "/_sim/stats", &body, cert));
