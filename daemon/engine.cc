@@ -70,7 +70,7 @@ int Engine::Run() {
 }
 
 void Engine::Start() {
-  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_, &ledger_timer_,
+  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_, &ledger_timer_, &retry_timer_,
                         &status_timer_}) {
     uv_timer_init(loop_, t);
     t->data = this;
@@ -94,7 +94,9 @@ void Engine::Start() {
     store_->LoadScripts();
     OnRedisUp();
   });
-  blocking_->OnUp([this] { MaybeTake(); });
+  // Intake waits for both connections; whichever comes back last restarts it.
+  cmd_->OnConnected([this] { MaybeTake(); });
+  blocking_->OnConnected([this] { MaybeTake(); });
   cmd_->OnDown([this] { m_->redis_reconnects->Inc(); });
   cmd_->Start();
   blocking_->Start();
@@ -135,6 +137,7 @@ void Engine::Recover() {
       uint64_t beat = static_cast<uint64_t>(cfg_.heartbeat_ttl_ms / 3);
       uv_timer_start(&beat_timer_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->Beat(); }, beat, beat);
       uv_timer_start(&ledger_timer_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->ReconcileDue(); }, 0, 1000);
+      uv_timer_start(&retry_timer_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->TakeDueRetries(); }, 250, 250);
       AdoptOrphans();
       MaybeTake();
     });
@@ -233,6 +236,7 @@ void Engine::RequestStop() {
   uv_timer_stop(&cancel_timer_);
   uv_timer_stop(&beat_timer_);
   uv_timer_stop(&ledger_timer_);
+  uv_timer_stop(&retry_timer_);
   // Another daemon may adopt what we leave as soon as it next looks.
   if (recovered_) store_->DropHeartbeat([this] { MaybeClose(); });
   uv_timer_start(&grace_timer_, [](uv_timer_t* t) {
@@ -266,7 +270,7 @@ void Engine::CloseAll() {
     ++handles_to_close_;
     uv_close(h, [](uv_handle_t* hh) { --static_cast<Engine*>(hh->data)->handles_to_close_; });
   };
-  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_, &ledger_timer_,
+  for (uv_timer_t* t : {&tick_, &intake_timer_, &cancel_timer_, &grace_timer_, &beat_timer_, &ledger_timer_, &retry_timer_,
                         &status_timer_})
     close_handle(reinterpret_cast<uv_handle_t*>(t));
   for (uv_signal_t* s : {&sigint_, &sigterm_, &sighup_}) close_handle(reinterpret_cast<uv_handle_t*>(s));

@@ -129,7 +129,10 @@ class Engine {
   // Intake (intake.cc).
   void MaybeTake();
   void OnTaken(std::string raw);
-  void Resume(const InflightRecord& rec);
+  // `cancelled`: an operator cancelled the job while it waited in the retry set.
+  void Resume(const InflightRecord& rec, bool cancelled = false);
+  void CheckPrice(Task* t, int64_t cost);
+  void TakeDueRetries();
   void ResyncProcessing();
   void PollCancels();
   // Operations (ops.cc): metrics, systemd notifications, reload.
@@ -161,7 +164,10 @@ class Engine {
   void TryReserve(Task* t, std::shared_ptr<std::vector<Account*>> cands, size_t i, int reasons);
   void NoAccountNow(Task* t, int reasons);
   bool Fallback(Task* t);
-  void Settle(Task* t, int64_t final_cost, const char* state, std::function<void(Task*)> next);
+  // Ends the task's ledger hold, then runs `next`. With retry_due_wall set, the same
+  // script hands the job to the retry set (P:retry) and the task is freed instead.
+  void Settle(Task* t, int64_t final_cost, const char* state, std::function<void(Task*)> next,
+              int64_t retry_due_wall = 0);
   void OnLedgerReply(Account* a, redisReply* r, size_t estimate_at, size_t low_at);
   void Reconcile(Account* a);
   void ReconcileDue();
@@ -199,6 +205,8 @@ class Engine {
   std::unordered_map<std::string, uint32_t> by_id_;
   size_t live_tasks_ = 0;
   uv_timer_t tick_{}, intake_timer_{}, cancel_timer_{}, grace_timer_{}, beat_timer_{}, ledger_timer_{};
+  uv_timer_t retry_timer_{};
+  bool taking_due_ = false;
   std::unordered_map<std::string, std::deque<std::pair<uint32_t, uint32_t>>> slot_waiters_;  // model -> tasks
   std::vector<std::pair<uint32_t, uint32_t>> parked_;  // waiting for credit or a first reading
   uv_signal_t sigint_{}, sigterm_{}, sighup_{};

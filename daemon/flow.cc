@@ -286,8 +286,11 @@ void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
   }
   if (t->created_mono)
     durations_.Observe(t->model, static_cast<int>(t->job.facts.duration_s), now - t->created_mono);
+  // How late the end may have been noticed: it happened after the previous poll.
+  if (t->prev_poll_mono) m_->detection_delay->Observe(static_cast<double>(now - t->prev_poll_mono) / 1000.0);
   t->upstream_cost = a.cost_credits;
   bool succeeded = a.status == runway::TaskStatus::kSucceeded;
+  if (succeeded && a.cost_credits) CheckPrice(t, *a.cost_credits);
   runway::Classification c = runway::ClassifyTaskFailure(succeeded, a.status == runway::TaskStatus::kCancelled,
                                                          a.failure_code, a.failure);
   if (a.cost_credits) t->final_cost = *a.cost_credits;
@@ -295,7 +298,12 @@ void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
   if (c.verdict == runway::Verdict::kRetryNewTask && t->cancel == CancelReason::kNone &&
       t->attempt < cfg_.max_attempts && Wall() < t->deadline_ms) {
     spdlog::info("job={} task={} failed ({}), retrying with a new task", t->job.id, t->task_id, c.code);
-    return Settle(t, t->upstream_cost.value_or(-1), "retry", [this](Task* t2) {
+    // The wait is spent in the retry set (any daemon takes the job back when due), so
+    // a backoff costs no memory here; if Redis cannot take the hand-off, it is spent
+    // here instead.
+    int64_t delay = runway::BackoffMs(t->attempt - 1, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms),
+                                      NoHints(), Unit());
+    return Settle(t, t->upstream_cost.value_or(-1), "retry", [this, delay](Task* t2) {
       ++t2->attempt;
       t2->attempt_reached = false;
       t2->task_id.clear();
@@ -303,11 +311,24 @@ void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
       t2->prev_progress = -1;
       t2->final_cost = 0;
       t2->step = Step::kReserve;
-      RetryStep(t2, runway::BackoffMs(t2->attempt - 2, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms),
-                                      NoHints(), Unit()));
-    });
+      RetryStep(t2, delay);
+    }, Wall() + delay);
   }
   Fail(t, c.error_class, c.code, c.message, c.error_class == ErrorClass::kCancelled ? "cancelled" : "failed");
+}
+
+// Runway's cost for a task against the price table (config [prices]): a difference
+// means the table is out of date, and every estimate for that model is off.
+void Engine::CheckPrice(Task* t, int64_t cost) {
+  std::optional<int64_t> table = cfg_.prices.Cost(t->job.facts);
+  if (!table || *table == cost) return;
+  m_->PriceMismatch(t->model)->Inc();
+  if (t->account && !t->account->price_mismatch_logged[t->model]) {
+    t->account->price_mismatch_logged[t->model] = true;
+    spdlog::warn("job={} task={} price table out of date for {}: Runway charged {} credits, the table says {} "
+                 "(logged once per model; runwayd_price_mismatch_total counts them all)",
+                 t->job.id, t->task_id, t->model, cost, *table);
+  }
 }
 
 void Engine::DoCancel(Task* t) {

@@ -7,6 +7,7 @@
 // Intake pauses at max_in_flight and resumes as tasks finish.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "daemon/engine.h"
@@ -106,7 +107,31 @@ void Engine::ResyncProcessing() {
   });
 }
 
-void Engine::Resume(const InflightRecord& rec) {
+// Due retries come back from the retry set (see ledger/scripts.h kSettle) and resume
+// like records after a restart: state "retry" counts the failed attempt as used.
+void Engine::TakeDueRetries() {
+  if (stopping_ || !recovered_ || taking_due_ || !cmd_->connected() || live_tasks_ >= cfg_.max_in_flight) return;
+  taking_due_ = true;
+  int budget = static_cast<int>(std::min<size_t>(100, cfg_.max_in_flight - live_tasks_));
+  store_->TakeDue(Wall(), budget, [this](bool ok, std::vector<std::string> ids, std::vector<std::string> cancelled) {
+    if (!ok || ids.empty()) {
+      taking_due_ = false;
+      return;
+    }
+    store_->LoadRecords(ids, [this, ids, cancelled = std::move(cancelled)](bool ok2, std::vector<InflightRecord> recs) {
+      taking_due_ = false;
+      if (!ok2) {
+        // They are ours in Redis: loaded with the adopted ones on the next beat.
+        adopted_unloaded_.insert(adopted_unloaded_.end(), ids.begin(), ids.end());
+        return;
+      }
+      for (const auto& rec : recs)
+        Resume(rec, std::find(cancelled.begin(), cancelled.end(), rec.id) != cancelled.end());
+    });
+  });
+}
+
+void Engine::Resume(const InflightRecord& rec, bool cancelled) {
   auto field = [&](const char* k) -> std::string {
     auto it = rec.fields.find(k);
     return it == rec.fields.end() ? std::string() : it->second;
@@ -172,6 +197,9 @@ void Engine::Resume(const InflightRecord& rec) {
     ++t->attempt;  // the lost one counts: it may have made a task
     t->attempt_reached = false;
   }
+  if (cancelled)
+    return Fail(t, ErrorClass::kCancelled, "cancelled", "cancelled by an operator while waiting for a retry",
+                "cancelled");
   // Admitted (or refused, or resubmitted): go through the checks again and create.
   AfterAdmit(t);
 }

@@ -217,11 +217,15 @@ void Engine::WakeAll() {
   }
 }
 
-void Engine::Settle(Task* t, int64_t final_cost, const char* state, std::function<void(Task*)> next) {
+void Engine::Settle(Task* t, int64_t final_cost, const char* state, std::function<void(Task*)> next,
+                    int64_t retry_due_wall) {
   if (t->account == nullptr || !t->holds_slot) return next(t);
   t->busy = true;
-  std::string jk = store_->keys().job(t->job.id), fc = std::to_string(final_cost);
-  store_->Eval(ledger::kSettle, {t->account->key, jk}, {cfg_.daemon_id, fc, state, cfg_.prefix},
+  std::string jk = store_->keys().job(t->job.id), fc = std::to_string(final_cost),
+              due = retry_due_wall ? std::to_string(retry_due_wall) : std::string();
+  std::vector<std::string_view> args = {cfg_.daemon_id, fc, state, cfg_.prefix};
+  if (retry_due_wall) args.insert(args.end(), {t->job.id, due});
+  store_->Eval(ledger::kSettle, {t->account->key, jk}, args,
                [this, slot = t->slot, gen = t->gen, next = std::move(next)](redisReply* r) {
     Task* t = Find(slot, gen);
     if (t == nullptr) return;
@@ -234,7 +238,13 @@ void Engine::Settle(Task* t, int64_t final_cost, const char* state, std::functio
       OnLedgerReply(t->account, r, 1, 2);
       InFlight(t, -1);
       t->holds_slot = false;
-      WakeSlotWaiter(t->model);
+      std::string model = t->model;
+      if (Elem(r, 3) == "1") {  // the job waits in the retry set now, not here
+        spdlog::debug("job={} waits in the retry set", t->job.id);
+        FreeTask(t);
+        return WakeSlotWaiter(model);
+      }
+      WakeSlotWaiter(model);
     }
     next(t);
   });
@@ -320,6 +330,7 @@ void Engine::Reconcile(Account* a) {
         if (!before.empty()) {
           ints.emplace_back("estimate_before", ToInt(before));
           ints.emplace_back("drift", ToInt(before) - a->estimate);
+          m_->BalanceDrift(a->cfg.name)->Set(static_cast<double>(ToInt(before) - a->estimate));
         }
         spdlog::info("account {} reconciled: balance {}, estimate {}{}", a->cfg.name, balance, a->estimate,
                      before.empty() ? "" : fmt::format(" (was {})", before));

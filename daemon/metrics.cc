@@ -224,7 +224,7 @@ DaemonMetrics::DaemonMetrics(Registry* r)
                                     "Creates whose answer was lost: the task may or may not exist upstream.")),
       redis_reconnects(r->GetCounter("runwayd_redis_reconnects_total", "Reconnections to Redis.")),
       queue_depth(r->GetGauge("runwayd_queue_depth", "Jobs waiting in the Redis queue.")),
-      retry_depth(r->GetGauge("runwayd_retry_depth", "Jobs scheduled for a retry.")),
+      retry_depth(r->GetGauge("runwayd_retry_depth", "Jobs waiting in the retry set for their next attempt.")),
       wait_depth(r->GetGauge("runwayd_wait_depth", "Jobs waiting for account capacity or credits.")),
       dead_depth(r->GetGauge("runwayd_dead_depth", "Jobs in the dead-letter list.")),
       upstream_latency(r->GetHistogram("runwayd_upstream_latency_seconds", "Runway API request latency.",

@@ -59,6 +59,10 @@ void Engine::StatusTick() {
   cmd_->Command({"LLEN", dead}, [this](redisReply* r) {
     if (r && r->type == REDIS_REPLY_INTEGER) m_->dead_depth->Set(static_cast<double>(r->integer));
   });
+  std::string retry = store_->keys().retry();
+  cmd_->Command({"ZCARD", retry}, [this](redisReply* r) {
+    if (r && r->type == REDIS_REPLY_INTEGER) m_->retry_depth->Set(static_cast<double>(r->integer));
+  });
   size_t waiting = parked_.size();
   for (const auto& [model, q] : slot_waiters_) waiting += q.size();
   m_->wait_depth->Set(static_cast<double>(waiting));

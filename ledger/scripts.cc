@@ -48,8 +48,16 @@ local a, j = KEYS[1], KEYS[2]
 if redis.call('HGET', j, 'daemon') ~= ARGV[1] then return {'not_owner'} end
 settle(ARGV[4], j, tonumber(ARGV[2]))
 redis.call('HSET', j, 'state', ARGV[3], 'task_id', '')
+local queued = '0'
+if ARGV[6] and ARGV[6] ~= '' then
+  -- Hand-off to the retry set: no daemon holds the job until it is due.
+  redis.call('HDEL', j, 'daemon')
+  redis.call('SREM', ARGV[4] .. ':inflight:' .. ARGV[1], ARGV[5])
+  redis.call('ZADD', ARGV[4] .. ':retry', ARGV[6], ARGV[5])
+  queued = '1'
+end
 local e = estimate(a)
-return {'ok', tostring(e), tostring(check_low(a, e))}
+return {'ok', tostring(e), tostring(check_low(a, e)), queued}
 )lua";
 
 const std::string kReconcile = std::string(kLuaPreludeText) + R"lua(

@@ -91,7 +91,11 @@ extern const std::string kCreated;
 
 // Ends a hold without ending the job (a refused create, or a task attempt that will be
 // retried). final: the final cost, -1 unknown (keep the charge), -2 "assume the
-// reservation was charged". KEYS: account, job. ARGV: daemon, final, new state, prefix.
+// reservation was charged". KEYS: account, job. ARGV: daemon, final, new state, prefix,
+// and optionally id, due_ms: then, in the same step, the job leaves this daemon (its
+// record names no daemon, its id leaves our in-flight set) and waits in P:retry with
+// score due_ms (queue/scripts.h kTakeDue brings it back). Returns {"ok", estimate,
+// crossed_low, queued(0/1)} | {"not_owner"}.
 extern const std::string kSettle;
 
 // Applies an organization reading. KEYS: account. ARGV: balance, sent_at_ms,

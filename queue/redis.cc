@@ -153,6 +153,7 @@ void RedisConn::OnConnectC(const redisAsyncContext* ac, int status) {
   self->attempt_ = 0;
   self->last_progress_ms_ = static_cast<int64_t>(uv_now(self->loop_));
   spdlog::info("redis {}: connected", self->opts_.endpoint.Describe());
+  if (self->on_connected_) self->on_connected_();
 }
 
 void RedisConn::OnDisconnectC(const redisAsyncContext* ac, int status) {

@@ -57,10 +57,14 @@ class RedisConn {
   RedisConn(const RedisConn&) = delete;
   RedisConn& operator=(const RedisConn&) = delete;
 
-  // Called after every successful connect (before the first user command is sent)
-  // so the owner can queue setup commands; and on every loss of the connection.
+  // OnUp runs when each connection attempt starts (hiredis queues commands until the
+  // socket connects), so the owner's setup commands go first on the wire; OnDown on
+  // every loss of an established connection.
   void OnUp(std::function<void()> f) { on_up_ = std::move(f); }
   void OnDown(std::function<void()> f) { on_down_ = std::move(f); }
+  // Runs when a connection attempt has succeeded (OnUp runs when it starts, so that
+  // its setup commands go first on the wire; connected() is false until this).
+  void OnConnected(std::function<void()> f) { on_connected_ = std::move(f); }
 
   void Start();
   bool connected() const { return connected_; }
@@ -109,7 +113,7 @@ class RedisConn {
   uv_timer_t* defer_timer_;        // runs deferred nullptr callbacks on the next iteration
   std::vector<Callback> deferred_;
   int handles_open_ = 0;
-  std::function<void()> on_up_, on_down_, close_done_;
+  std::function<void()> on_up_, on_down_, on_connected_, close_done_;
 };
 
 }  // namespace runwayd

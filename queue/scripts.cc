@@ -131,6 +131,22 @@ end
 return {adopted, taken, dead}
 )lua";
 
+const std::string kTakeDue = R"lua(
+local now, max, prefix, me = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local taken, cancelled = {}, {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, max)) do
+  redis.call('ZREM', KEYS[1], id)
+  local job = prefix .. ':job:' .. id
+  if redis.call('EXISTS', job) == 1 then
+    redis.call('HSET', job, 'daemon', me)
+    redis.call('SADD', KEYS[2], id)
+    taken[#taken + 1] = id
+    if redis.call('DEL', prefix .. ':cancelreq:' .. id) == 1 then cancelled[#cancelled + 1] = id end
+  end
+end
+return {taken, cancelled}
+)lua";
+
 // An operator's cancel for a job this daemon does not hold: forwarded to the daemon
 // that holds it, or remembered for admission when nobody holds it yet.
 const std::string kRouteCancel = R"lua(

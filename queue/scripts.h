@@ -53,6 +53,13 @@ extern const std::string kHeartbeat;
 // A dead daemon with nothing left is forgotten. Returns {adopted_ids, taken_raws, dead_ids}.
 extern const std::string kAdopt;
 
+// Takes up to ARGV[2] jobs whose retry is due (score <= now) from the retry set: each
+// leaves the set and becomes this daemon's in-flight job in one step, so a due retry
+// is taken by exactly one daemon. KEYS: retry set, my inflight set. ARGV: now_ms, max,
+// prefix, my id. Returns {taken_ids, cancelled_ids}: an operator's cancel that arrived
+// while the job waited (P:cancelreq:<id>) is consumed and reported.
+extern const std::string kTakeDue;
+
 // KEYS: job, cancelreq. ARGV: prefix, my id, job id. Returns "mine" | "forwarded" | "marked".
 extern const std::string kRouteCancel;
 

@@ -39,7 +39,7 @@ JobStore::JobStore(RedisConn* cmd, RedisConn* blocking, Keys keys, Options opts)
 
 void JobStore::LoadScripts() {
   for (const std::string* s : {&scripts::kTakeBatch, &scripts::kAdmit, &scripts::kUpdateOwned, &scripts::kFinish,
-                               &scripts::kHeartbeat, &scripts::kAdopt, &scripts::kRouteCancel, &ledger::kReserve, &ledger::kCreated,
+                               &scripts::kHeartbeat, &scripts::kAdopt, &scripts::kRouteCancel, &scripts::kTakeDue, &ledger::kReserve, &ledger::kCreated,
                                &ledger::kSettle, &ledger::kReconcile}) {
     cmd_->Command({"SCRIPT", "LOAD", *s}, [this, s](redisReply* r) {
       if (!IsError(r, "SCRIPT LOAD")) sha_[s] = std::string(Str(r));
@@ -205,6 +205,15 @@ void JobStore::TakeCancels(int max, std::function<void(bool, std::vector<std::st
     if (IsError(r, "RPOP cancel")) return cb(false, std::move(*acc));
     for (auto& s : Strings(r)) acc->push_back(std::move(s));
     cb(true, std::move(*acc));
+  });
+}
+
+void JobStore::TakeDue(int64_t now_ms, int max,
+                       std::function<void(bool, std::vector<std::string>, std::vector<std::string>)> cb) {
+  std::string k1 = keys_.retry(), k2 = keys_.inflight(), now = std::to_string(now_ms), n = std::to_string(max);
+  Eval(scripts::kTakeDue, {k1, k2}, {now, n, keys_.prefix, keys_.daemon}, [cb = std::move(cb)](redisReply* r) {
+    if (IsError(r, "take due retries") || r->type != REDIS_REPLY_ARRAY || r->elements != 2) return cb(false, {}, {});
+    cb(true, Strings(r->element[0]), Strings(r->element[1]));
   });
 }
 

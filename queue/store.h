@@ -42,6 +42,7 @@ struct Keys {
   std::string refunds() const { return prefix + ":refunds"; }
   std::string events() const { return prefix + ":events"; }
   std::string dead() const { return prefix + ":dead"; }
+  std::string retry() const { return prefix + ":retry"; }
   std::string cancel() const { return prefix + ":cancel"; }
   std::string my_cancel() const { return prefix + ":cancel:" + daemon; }
   std::string cancel_request(std::string_view id) const { return prefix + ":cancelreq:" + std::string(id); }
@@ -119,6 +120,9 @@ class JobStore {
   // Pops up to `max` ids from P:cancel (operators' cancel requests) and from this
   // daemon's own P:cancel:<daemon> (requests other daemons forwarded).
   void TakeCancels(int max, std::function<void(bool ok, std::vector<std::string>)> cb);
+  // kTakeDue: due retries become ours. cb(ok, taken ids, the cancelled among them).
+  void TakeDue(int64_t now_ms, int max,
+               std::function<void(bool ok, std::vector<std::string> taken, std::vector<std::string> cancelled)> cb);
   // Forwards a cancel for a job this daemon does not hold (see scripts::kRouteCancel).
   void RouteCancel(const std::string& id, std::function<void(std::string_view result)> cb);
   // LPUSH + LTRIM on P:events (capped at 10,000 entries).

@@ -156,3 +156,32 @@ TEST(Ops, BadConfigurationExitsWithCodeTwo) {
   EXPECT_EQ(q.Wait(5s), 2);
   EXPECT_NE(ReadFile(s.dir() + "/bad2.log").find("RUNWAY_MISSING_KEY is not set"), std::string::npos);
 }
+
+// The gauges and counters that only move on particular events: a price table that
+// disagrees with Runway (counted per task, logged once per model), the detection delay
+// of every finished task, and the retry set's depth.
+TEST(Ops, PriceMismatchDetectionDelayAndRetryDepthMetrics) {
+  Stack s("ops-metrics");
+  s.StartRedis();
+  s.StartSim();
+  DaemonOptions o;
+  // Runway (the simulator) charges gen4_turbo 5/s; this table says 6/s.
+  o.extra_toml = "[prices.gen4_turbo]\nper_second = 6\n";
+  s.StartDaemon(o);
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  for (int i = 0; i < 3; ++i)
+    s.redis().Push("runway:jobs", MakeJob("pm" + std::to_string(i), "image_to_video", "gen4_turbo", 5, 26, 150 + i));
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"LLEN", "runway:results"}) >= 3; }, 30s)) << s.Logs();
+  s.redis().Cmd({"ZADD", "runway:retry", "99999999999999", "not-due"});  // depth 1, never due
+  std::string metrics;
+  ASSERT_TRUE(WaitFor([&] {
+    metrics = s.MetricsGet(0, "/metrics");
+    return metrics.find("runwayd_retry_depth 1") != std::string::npos;
+  }, 10s)) << metrics;
+  EXPECT_NE(metrics.find("runwayd_price_mismatch_total{model=\"gen4_turbo\"} 3"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("runwayd_detection_delay_seconds_count 3"), std::string::npos) << metrics;
+  std::string log = ReadFile(s.daemon(0).log_path());
+  size_t n = 0;
+  for (size_t p = log.find("price table out of date"); p != std::string::npos; p = log.find("price table out of date", p + 1)) ++n;
+  EXPECT_EQ(n, 1u) << "logged once per model";
+}

@@ -138,8 +138,9 @@ TEST(MetricsTest, ConcurrentUpdatesWhileRendering) {
   Gauge* g = r.GetGauge("g", "G.");
   Histogram* h = r.GetHistogram("h", "H.", DaemonMetrics::PollBuckets());
   constexpr int kN = 200000;
-  std::atomic<bool> done{false};
+  std::atomic<bool> done{false}, rendering{false};
   auto work = [&](int id) {
+    while (!rendering.load()) std::this_thread::yield();  // overlap the renders, even on a busy machine
     for (int i = 0; i < kN; ++i) {
       c->Inc();
       g->Add(1);
@@ -149,7 +150,10 @@ TEST(MetricsTest, ConcurrentUpdatesWhileRendering) {
   };
   std::thread renderer([&] {
     size_t renders = 0;
-    while (!done.load()) renders += r.Render().empty() ? 0 : 1;
+    do {
+      renders += r.Render().empty() ? 0 : 1;
+      rendering = true;
+    } while (!done.load());
     EXPECT_GT(renders, 0u);
   });
   std::thread t1(work, 1), t2(work, 2);

@@ -1,0 +1,131 @@
+// tests/integration/retry_test.cc — retries wait in the retry set (P:retry), not in a
+// daemon: a failed attempt's job leaves its daemon in the same Lua step that settles
+// the attempt, and whichever daemon is alive when it is due takes it back atomically.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <simdjson.h>
+
+#include <functional>
+#include <thread>
+
+#include "harness.h"
+
+using namespace harness;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Backoff 60 s at the daemons' time scale (0.05): about 1.5-3 s real, long enough to look.
+const char* kSlowRetries = "[jobs]\nretry_base_ms = 60000\nretry_cap_ms = 60000\nmax_attempts = 2\n";
+
+struct Result {
+  std::string status, error_class;
+  int64_t attempts = -1;
+  int count = 0;
+};
+
+Result ResultFor(Redis& r, const std::string& id) {
+  Result out;
+  simdjson::ondemand::parser p;
+  for (const auto& raw : r.List("runway:results")) {
+    simdjson::padded_string json(raw);
+    auto doc = p.iterate(json);
+    std::string_view got;
+    if (doc["id"].get_string().get(got) || got != id) continue;
+    ++out.count;
+    std::string_view s;
+    if (!doc["status"].get_string().get(s)) out.status = std::string(s);
+    int64_t n = 0;
+    if (!doc["attempts"].get_int64().get(n)) out.attempts = n;
+    simdjson::ondemand::object err;
+    if (!doc["error"].get_object().get(err) && !err["class"].get_string().get(s)) out.error_class = std::string(s);
+  }
+  return out;
+}
+
+int64_t Made(Stack& s, int64_t seed) {
+  simdjson::ondemand::parser p;
+  simdjson::padded_string json(s.SimGet("/_sim/stats"));
+  auto doc = p.iterate(json);
+  int64_t n = 0;
+  simdjson::ondemand::object seeds;
+  if (doc["creations_by_seed"].get_object().get(seeds)) return -1;
+  for (auto kv : seeds) {
+    std::string_view k = kv.unescaped_key().value_unsafe();
+    if (k == std::to_string(seed)) n = kv.value().get_int64().value_unsafe();
+  }
+  return n;
+}
+
+bool InRetrySet(Redis& r, const std::string& id) {
+  auto rep = r.Cmd({"ZSCORE", "runway:retry", id});
+  return rep && rep->type == REDIS_REPLY_STRING;
+}
+
+}  // namespace
+
+// d1's task fails (INTERNAL, retryable). While the job waits for its retry, no daemon
+// holds it: the record names none and d1's in-flight set lacks it. d1 stops; d2, started
+// later, takes the due retry and ends the job with its second (and last) attempt.
+TEST(Retry, WaitsInTheRetrySetAndAnyDaemonTakesItWhenDue) {
+  Stack s("retry-set");
+  s.StartRedis();
+  s.StartSim();
+  DaemonOptions o;
+  o.extra_toml = kSlowRetries;
+  size_t d1 = s.StartDaemon(o);
+  ASSERT_TRUE(s.WaitReady(d1)) << s.Logs();
+  s.redis().Push("runway:jobs", MakeJob("rt1", "image_to_video", "gen4_turbo", 5, 26, 7101,
+                                        "a calm sea sim:fail=INTERNAL sim:secs=2"));
+  ASSERT_TRUE(WaitFor([&] { return InRetrySet(s.redis(), "rt1"); }, 15s)) << s.Logs();
+  EXPECT_EQ(s.redis().Int({"SISMEMBER", "runway:inflight:d1", "rt1"}), 0);
+  EXPECT_EQ(s.redis().Int({"HEXISTS", "runway:job:rt1", "daemon"}), 0) << "a waiting retry belongs to no daemon";
+  EXPECT_EQ(s.redis().Int({"HEXISTS", "runway:job:rt1", "hold_account"}), 0)
+      << "the failed attempt's hold is settled before the wait";
+  auto slots = s.redis().Cmd({"HGET", "runway:account:main", "inflight:gen4_turbo"});
+  ASSERT_TRUE(slots && slots->type == REDIS_REPLY_STRING);
+  EXPECT_EQ(std::string(slots->str, slots->len), "0") << "its slot is free";
+  s.daemon(d1).Signal(SIGTERM);
+  ASSERT_EQ(s.daemon(d1).Wait(5s), 0) << s.Logs();
+
+  o.id = "d2";
+  size_t d2 = s.StartDaemon(o);
+  ASSERT_TRUE(s.WaitReady(d2)) << s.Logs();
+  ASSERT_TRUE(WaitFor([&] { return ResultFor(s.redis(), "rt1").count > 0; }, 30s)) << s.Logs();
+  std::this_thread::sleep_for(300ms);  // nothing more may arrive
+  Result r = ResultFor(s.redis(), "rt1");
+  EXPECT_EQ(r.count, 1);
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.error_class, "upstream_failure");
+  EXPECT_EQ(r.attempts, 2);
+  EXPECT_EQ(Made(s, 7101), 2) << "one task per attempt";
+  EXPECT_EQ(s.redis().Int({"ZCARD", "runway:retry"}), 0);
+  EXPECT_EQ(s.redis().Int({"LLEN", "runway:refunds"}), 1);
+  s.daemon(d2).Signal(SIGTERM);
+  EXPECT_EQ(s.daemon(d2).Wait(5s), 0);
+}
+
+// An operator's cancel for a job waiting for its retry ends it cancelled when it is
+// due: no second task is created.
+TEST(Retry, CancelWhileWaitingEndsTheJobWithoutANewTask) {
+  Stack s("retry-cancel");
+  s.StartRedis();
+  s.StartSim();
+  DaemonOptions o;
+  o.extra_toml = kSlowRetries;
+  size_t d1 = s.StartDaemon(o);
+  ASSERT_TRUE(s.WaitReady(d1)) << s.Logs();
+  s.redis().Push("runway:jobs", MakeJob("rc1", "image_to_video", "gen4_turbo", 5, 26, 7201,
+                                        "a calm sea sim:fail=INTERNAL sim:secs=2"));
+  ASSERT_TRUE(WaitFor([&] { return InRetrySet(s.redis(), "rc1"); }, 15s)) << s.Logs();
+  s.redis().Push("runway:cancel", "rc1");
+  ASSERT_TRUE(WaitFor([&] { return ResultFor(s.redis(), "rc1").count > 0; }, 30s)) << s.Logs();
+  std::this_thread::sleep_for(300ms);
+  Result r = ResultFor(s.redis(), "rc1");
+  EXPECT_EQ(r.count, 1);
+  EXPECT_EQ(r.status, "cancelled");
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_EQ(Made(s, 7201), 1);
+  s.daemon(d1).Signal(SIGTERM);
+  EXPECT_EQ(s.daemon(d1).Wait(5s), 0);
+}
