@@ -43,6 +43,8 @@ Engine::Engine(uv_loop_t* loop, Config cfg, CliOverrides cli)
   blocking_ = std::make_unique<RedisConn>(loop_, ro);
   JobStore::Options so;
   so.done_ttl_s = cfg_.dedup_window_s;
+  // A refund marker must outlive the dedup window, or a late copy could be refunded again.
+  so.refund_ttl_s = std::max(so.refund_ttl_s, cfg_.dedup_window_s);
   store_ = std::make_unique<JobStore>(cmd_.get(), blocking_.get(), Keys{cfg_.prefix, cfg_.daemon_id}, so);
   http_ = std::make_unique<runway::HttpEngine>(loop_, cfg_.http);
 }

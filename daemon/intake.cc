@@ -169,6 +169,7 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
     t->fallback_used = t->job.fallback_models.size();
   }
   t->holds_slot = field("hold_slot") == "1";
+  t->replayed = field("replayed") == "1";
   t->final_cost = t->task_id.empty() ? (state == "create_sent" ? -2 : 0) : -1;
   for (auto& a : accounts_)
     if (a->cfg.name == account) t->account = a.get();

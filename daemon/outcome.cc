@@ -74,6 +74,10 @@ void Engine::BuildWrite(Task* t) {
     e.replayed = t->replayed;
     e.duplicate_of = o.duplicate_of;
     w->result = EncodeResult(e);
+    if (refund) {  // kFinish pushes this one if the job's refund was emitted before
+      e.refund_credits.reset();
+      w->result_no_refund = EncodeResult(e);
+    }
   }
   if (refund) {
     RefundEvent r;

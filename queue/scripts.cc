@@ -24,7 +24,7 @@ const std::string kAdmit = R"lua(
 local owner = redis.call('HGET', KEYS[1], 'daemon')
 if owner == ARGV[3] and redis.call('HGET', KEYS[1], 'state') == 'admitted' then
   -- Our own admission whose reply was lost (the daemon dedups copies in memory first).
-  return {'ok', tostring(redis.call('EXISTS', KEYS[5])), '0'}
+  return {'ok', tostring(redis.call('EXISTS', KEYS[5])), redis.call('HGET', KEYS[1], 'replayed') or '0'}
 end
 -- Only the daemon whose processing list holds the job may admit it: another daemon
 -- adopted it while this one was cut off from Redis (its heartbeat lapsed) and will run it.
@@ -45,8 +45,9 @@ redis.call('HSET', KEYS[1], 'raw', ARGV[2], 'daemon', ARGV[3], 'state', 'admitte
            'taken_at', ARGV[4], 'attempt', '0')
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('LREM', KEYS[4], 1, ARGV[2])
-local replayed = redis.call('EXISTS', KEYS[6])
-if replayed == 1 then redis.call('DEL', KEYS[6]) end
+-- The replay marker moves into the record: a restart or an adoption keeps it.
+local replayed = redis.call('DEL', KEYS[6])
+if replayed == 1 then redis.call('HSET', KEYS[1], 'replayed', '1') end
 return {'ok', tostring(redis.call('EXISTS', KEYS[5])), tostring(replayed)}
 )lua";
 
@@ -70,19 +71,25 @@ end
 if not owned and ARGV[6] ~= '' and redis.call('LREM', KEYS[7], 1, ARGV[6]) == 0 then
   return 'not_owner'
 end
-local refunded = 0
+-- The ledger first: if it failed (it cannot, short of a corrupt record), nothing
+-- else would have been written and the retried finish would write it all once.
+if owned then settle(ARGV[12], KEYS[1], tonumber(ARGV[11])) end
+local refunded, result = 0, ARGV[3]
 if ARGV[4] ~= '' and ARGV[1] ~= '' then
   if redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[8]) then
     redis.call('LPUSH', KEYS[4], ARGV[4])
     refunded = 1
+  else
+    result = ARGV[13]  -- refunded before (a replay): the result must not promise another
   end
 end
-if ARGV[3] ~= '' then redis.call('LPUSH', KEYS[3], ARGV[3]) end
+if result ~= '' then redis.call('LPUSH', KEYS[3], result) end
 if ARGV[7] ~= '' then redis.call('LPUSH', KEYS[8], ARGV[7]) end
 if owned then
-  settle(ARGV[12], KEYS[1], tonumber(ARGV[11]))
   redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[2], ARGV[1])
+elseif ARGV[1] ~= '' then
+  redis.call('DEL', ARGV[12] .. ':replayed:' .. ARGV[1])  -- never admitted: its replay marker ends here
 end
 if ARGV[9] ~= '' then redis.call('SET', KEYS[6], ARGV[9], 'EX', ARGV[5]) end
 return refunded

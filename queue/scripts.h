@@ -35,7 +35,8 @@ extern const std::string kUpdateOwned;
 // final cost (see ledger/scripts.h). KEYS: job, inflight, reply, refunds, refunded,
 // done, processing, dead. ARGV: id, daemon, result, refund, done_ttl_s, raw,
 // dead, refund_ttl_s, done_value, owned(1/0), final_cost (-1 unknown, -2 assume charged),
-// prefix.
+// prefix, result_without_refund (pushed instead of the result when a refund was
+// emitted before, e.g. for a replayed job; '' when the result promises no refund).
 // A job that was never admitted (owned=0) is written only by the call that removes
 // its raw from the processing list, so a finish repeated after a lost reply writes
 // nothing twice. Returns 1 when a refund was pushed, 0 when not, "not_owner" when

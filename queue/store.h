@@ -69,6 +69,7 @@ struct FinishWrite {
   std::string id;          // may be empty for an unidentifiable job
   std::string reply_to;    // list for the result
   std::string result;      // result event JSON
+  std::string result_no_refund;  // the same without its refund, if it has one
   std::string refund;      // refund event JSON
   std::string dead;        // dead-letter entry JSON
   std::string raw;         // remove this raw from the processing list (not yet admitted)

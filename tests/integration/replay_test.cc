@@ -373,8 +373,40 @@ TEST(Replay, OneClassGoesBackRunsAgainAndIsNotRefundedTwice) {
       << s.Logs();
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(RefundCounts(r), (std::map<std::string, int>{{"rp_asset", 1}, {"rp_mod", 1}, {"rp_bad", 1}}));
-  EXPECT_EQ(ResultsFor(r, "rp_bad").size(), 2u);
+  auto bad_results = ResultsFor(r, "rp_bad");
+  ASSERT_EQ(bad_results.size(), 2u);
+  EXPECT_EQ(bad_results[1].refund, -1) << "no second refund event, so the result promises none";
+  EXPECT_EQ(r.Int({"EXISTS", "runway:replayed:rp_bad"}), 0) << "its finish consumed the replay marker";
   EXPECT_EQ(DeadList(r).back().job, kBadJob);
+}
+
+// A replayed job whose daemon restarts while it runs resumes from its Redis record: the
+// record keeps "replayed" (admission moved the marker there), and the finish script, not
+// the daemon's memory, decides whether the result carries a refund.
+TEST(Replay, ReplayedJobResumedAfterARestartKeepsItsFlagAndIsNotRefundedTwice) {
+  Stack s("replay-resume");
+  s.StartRedis();
+  s.StartSim();
+  auto& r = s.redis();
+  const std::string job = MakeJob("rr1", "image_to_video", "gen4_turbo", 5, 26, 131, "sim:fail=ASSET.INVALID");
+  const std::string now = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch()).count());
+  // What admission of a replayed job leaves, as a SIGKILL right after it would.
+  r.Cmd({"HSET", "runway:job:rr1", "raw", job, "daemon", "d1", "state", "admitted", "taken_at", now, "attempt", "0",
+         "replayed", "1"});
+  r.Cmd({"SADD", "runway:inflight:d1", "rr1"});
+  r.Cmd({"SADD", "runway:daemons", "d1"});
+  r.Cmd({"SET", "runway:refunded:rr1", "1", "EX", "600"});  // its first run was refunded
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  ASSERT_TRUE(WaitFor([&] { return r.Int({"LLEN", "runway:results"}) >= 1; }, 15s)) << s.Logs();
+  std::this_thread::sleep_for(300ms);
+  auto res = ResultsFor(r, "rr1");
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(res[0].status, "failed");
+  EXPECT_TRUE(res[0].replayed);
+  EXPECT_EQ(res[0].refund, -1);
+  EXPECT_EQ(r.Int({"LLEN", "runway:refunds"}), 0);
 }
 
 TEST(Replay, IdPatternAndLimitTakeTheOldestMatches) {
