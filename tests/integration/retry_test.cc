@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <simdjson.h>
 
+#include <cstdio>
 #include <functional>
 #include <thread>
 
@@ -85,6 +86,16 @@ TEST(Retry, WaitsInTheRetrySetAndAnyDaemonTakesItWhenDue) {
   auto slots = s.redis().Cmd({"HGET", "runway:account:main", "inflight:gen4_turbo"});
   ASSERT_TRUE(slots && slots->type == REDIS_REPLY_STRING);
   EXPECT_EQ(std::string(slots->str, slots->len), "0") << "its slot is free";
+  // An operator sees where it is.
+  std::string cmd = "'" + Bin("runwayctl") + "' --redis redis://127.0.0.1:" + std::to_string(s.redis_port()) +
+                    " job rt1 2>&1";
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    for (size_t got; (got = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, got);
+    pclose(p);
+  }
+  EXPECT_NE(out.find("waiting for attempt 2, due "), std::string::npos) << out;
   s.daemon(d1).Signal(SIGTERM);
   ASSERT_EQ(s.daemon(d1).Wait(5s), 0) << s.Logs();
 

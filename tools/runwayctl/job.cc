@@ -5,6 +5,7 @@
 //   P:jobs                   queued (the list holds raw jobs: scanned, each id read)
 //   P:processing:<daemon>    taken by a daemon, not yet admitted
 //   P:job:<id>               in flight: state, daemon, attempt, account, model, task_id...
+//   P:retry                  waiting for its next attempt (the record names no daemon)
 //   P:cancelreq:<id>         an operator's cancel waiting for the job to be taken
 //   P:done:<id>              finished within the dedup window ("succeeded", "failed:<class>")
 //   P:refunded:<id>          a refund was emitted (TTL: the refund window)
@@ -96,12 +97,19 @@ int RunJob(const Globals& g, const JobOptions& o) {
   for (size_t i = 0; i + 1 < rec.size(); i += 2) f[rec.at(i)] = rec.at(i + 1);
   std::vector<Reply> m = r->Pipeline({{"GET", k.done(id)}, {"PTTL", k.done(id)}, {"PTTL", k.refunded(id)},
                                       {"PTTL", k.replayed(id)}, {"PTTL", k.cancel_request(id)}, {"SMEMBERS", k.daemons()},
-                                      {"EXISTS", DaemonKey(g, "daemon", f.count("daemon") ? f["daemon"] : "")}});
+                                      {"EXISTS", DaemonKey(g, "daemon", f.count("daemon") ? f["daemon"] : "")},
+                                      {"ZSCORE", k.retry(), id}});
   if (!f.empty()) {
     bool alive = m[6].integer() == 1;
     std::string d = f["daemon"], state = f["state"], task = f["task_id"];
-    seen("in_flight", "in flight on " + d + (alive ? "" : " (its heartbeat expired: another daemon adopts it)") + ", state " +
-              state + ", attempt " + f["attempt"] + (task.empty() ? "" : ", task " + task));
+    std::optional<int64_t> due = m[7].nil() ? std::nullopt : ToInt(m[7].str());
+    if (d.empty() && due)
+      seen("in_flight", "waiting for attempt " + std::to_string(ToInt(f["attempt"]).value_or(0) + 1) + ", due " +
+                            (*due > now ? "in " + std::to_string((*due - now + 999) / 1000) + " s" : "now") +
+                            " (any daemon takes it from " + k.retry() + ")");
+    else
+      seen("in_flight", "in flight on " + d + (alive ? "" : " (its heartbeat expired: another daemon adopts it)") +
+                            ", state " + state + ", attempt " + f["attempt"] + (task.empty() ? "" : ", task " + task));
     std::string text = "state " + state + ", daemon " + d + (alive ? " (alive)" : " (heartbeat expired)") +
                        ", attempt " + f["attempt"];
     if (!f["account"].empty()) text += ", account " + f["account"];

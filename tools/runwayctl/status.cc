@@ -159,6 +159,7 @@ int RunStatus(const Globals& g) {
   int64_t now = NowMs();
   // A keyed command first: on a Cluster it moves the session to the prefix's node.
   long long jobs = r->Cmd({"LLEN", k.jobs()}).integer();
+  long long retrying = r->Cmd({"ZCARD", k.retry()}).integer();  // waiting for their next attempt
   std::vector<std::pair<std::string, std::string>> lists = {
       {"results", k.results()}, {"refunds", k.refunds()}, {"dead", k.dead()}, {"events", k.events()},
       {"cancel", k.cancel()}};
@@ -225,6 +226,7 @@ int RunStatus(const Globals& g) {
     Key(w, "queues");
     w.StartObject();
     KeyInt(w, "jobs", jobs);
+    KeyInt(w, "retry", retrying);
     for (size_t i = 0; i < lists.size(); ++i) KeyInt(w, lists[i].first, lens[i]);
     w.EndObject();
     Key(w, "in_flight");
@@ -258,7 +260,7 @@ int RunStatus(const Globals& g) {
   }
 
   std::string out = "redis " + r->where() + "  prefix " + g.prefix + "\n";
-  out += "queues: jobs " + std::to_string(jobs);
+  out += "queues: jobs " + std::to_string(jobs) + "  retry " + std::to_string(retrying);
   for (size_t i = 0; i < lists.size(); ++i) out += "  " + lists[i].first + " " + std::to_string(lens[i]);
   out += "\nin flight: " + std::to_string(inflight);
   if (!by_state.empty()) {
