@@ -52,7 +52,8 @@ void Engine::DoAdmit(Task* t) {
         spdlog::warn("job={} duplicate of a job {}", t->job.id, running ? "in flight" : "already finished");
         by_id_.erase(t->job.id);
         t->outcome = std::make_unique<Outcome>(Outcome{"failed", ErrorClass::kInvalidJob, "duplicate_job",
-                             running ? "duplicate job id: the first job with this id is in flight on daemon " + o.detail
+                             running ? (o.detail.empty() ? std::string("duplicate job id: the first job with this id waits for a retry")
+                                                         : "duplicate job id: the first job with this id is in flight on daemon " + o.detail)
                                      : "duplicate job id: the first job with this id already finished (" + o.detail + ")",
                              {}, t->job.id});
         t->step = Step::kFinish;

@@ -34,6 +34,9 @@ end
 if owner then
   return {'dup_running', owner}
 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {'dup_running', ''}  -- a record without owner: it waits in the retry set
+end
 local done = redis.call('GET', KEYS[2])
 if done then
   return {'dup_done', done}

@@ -22,7 +22,8 @@ extern const std::string kTakeBatch;
 // first). A job no longer in this daemon's processing list was adopted by another
 // daemon while this one was cut off: "gone", and this daemon lets it go.
 // Returns {"ok", refunded(0/1), replayed(0/1)} | {"gone", ""} |
-// {"dup_running", owner} | {"dup_done", summary} | {"cancelled", ""}.
+// {"dup_running", owner ('' while the job waits in the retry set)} |
+// {"dup_done", summary} | {"cancelled", ""}.
 extern const std::string kAdmit;
 
 // Sets fields on a job record only if this daemon still owns it. KEYS: job.

@@ -140,3 +140,29 @@ TEST(Retry, CancelWhileWaitingEndsTheJobWithoutANewTask) {
   s.daemon(d1).Signal(SIGTERM);
   EXPECT_EQ(s.daemon(d1).Wait(5s), 0);
 }
+
+// A copy of a job pushed while the job waits in the retry set (its record names no
+// daemon) is refused as a duplicate: it must not take over the record, or the retry
+// and the copy would both create tasks.
+TEST(Retry, CopyPushedWhileWaitingIsADuplicate) {
+  Stack s("retry-dup");
+  s.StartRedis();
+  s.StartSim();
+  DaemonOptions o;
+  o.extra_toml = kSlowRetries;
+  size_t d1 = s.StartDaemon(o);
+  ASSERT_TRUE(s.WaitReady(d1)) << s.Logs();
+  const std::string job = MakeJob("rd1", "image_to_video", "gen4_turbo", 5, 26, 7301,
+                                  "a calm sea sim:fail=INTERNAL sim:secs=2");
+  s.redis().Push("runway:jobs", job);
+  ASSERT_TRUE(WaitFor([&] { return InRetrySet(s.redis(), "rd1"); }, 15s)) << s.Logs();
+  s.redis().Push("runway:jobs", job);
+  ASSERT_TRUE(WaitFor([&] { return ResultFor(s.redis(), "rd1").count >= 2; }, 30s)) << s.Logs();
+  std::this_thread::sleep_for(300ms);
+  Result r = ResultFor(s.redis(), "rd1");
+  EXPECT_EQ(r.count, 2) << "one duplicate_job result for the copy, one for the job";
+  EXPECT_EQ(Made(s, 7301), 2) << "the job's two attempts, nothing for the copy";
+  EXPECT_EQ(s.redis().Int({"LLEN", "runway:refunds"}), 1);
+  s.daemon(d1).Signal(SIGTERM);
+  EXPECT_EQ(s.daemon(d1).Wait(5s), 0);
+}
