@@ -10,9 +10,10 @@
 // is the heartbeat, not the age of a job.
 //
 // A heartbeat also lapses when Redis itself was away longer than the TTL (a restart):
-// every daemon then looks dead to the first one back. So a daemon adopts nothing
-// until it has been connected for one TTL plus the reconnect backoff cap, time for
-// the live ones to reconnect and beat. Should a daemon still be cut off long enough
+// every daemon then looks dead to the first one back. So after losing Redis a daemon
+// adopts nothing until it has been reconnected for one TTL plus the reconnect backoff
+// cap, time for the live ones to reconnect and beat. (At its own start it adopts at
+// once: recovery time after a crash is what adoption is for.) Should a daemon still be cut off long enough
 // to be adopted, its late writes are fenced: admission needs the job in its own
 // processing list, and every later script checks the record names it.
 #include <fmt/ranges.h>

@@ -90,14 +90,18 @@ void Engine::Start() {
   uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<Engine*>(s->data)->Reload(); }, SIGHUP);
   StartOps();
   cmd_->OnUp([this] {
-    // Other daemons' heartbeats may have lapsed only because Redis was away: give them
-    // one TTL plus our reconnect backoff cap to come back before adopting their jobs.
-    adopt_after_mono_ = Mono() + cfg_.heartbeat_ttl_ms + RedisConn::Options{}.backoff_max_ms;
+    // After an outage (not at our start: then the others' heartbeats are evidence), the
+    // others' heartbeats may have lapsed only because Redis was away too: give them one
+    // TTL plus the reconnect backoff cap to come back before adopting their jobs.
+    if (redis_was_up_) adopt_after_mono_ = Mono() + cfg_.heartbeat_ttl_ms + RedisConn::Options{}.backoff_max_ms;
     store_->LoadScripts();
     OnRedisUp();
   });
   // Intake waits for both connections; whichever comes back last restarts it.
-  cmd_->OnConnected([this] { MaybeTake(); });
+  cmd_->OnConnected([this] {
+    redis_was_up_ = true;
+    MaybeTake();
+  });
   blocking_->OnConnected([this] { MaybeTake(); });
   cmd_->OnDown([this] { m_->redis_reconnects->Inc(); });
   cmd_->Start();

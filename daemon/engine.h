@@ -225,7 +225,8 @@ class Engine {
   bool started_ = false, recovered_ = false, taking_ = false, stopping_ = false, closed_ = false;
   bool adopting_ = false;
   bool resync_processing_ = false;
-  int64_t adopt_after_mono_ = 0;    // no adoption before this (see the OnUp hook)  // a take lost its reply: reread the processing list
+  int64_t adopt_after_mono_ = 0;    // no adoption before this (see the OnUp hook)
+  bool redis_was_up_ = false;       // the command connection has been up once  // a take lost its reply: reread the processing list
   std::vector<std::string> adopted_unloaded_;  // adopted ids whose records are not loaded yet
   std::vector<std::string> adopted_raws_;      // adopted taken jobs, admitted after those records
   int handles_to_close_ = 0;
