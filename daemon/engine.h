@@ -89,6 +89,8 @@ struct Task {
   std::string task_id;
   int attempt = 0;                  // number of the current attempt (1 from the first reserve on)
   bool attempt_reached = false;     // the current attempt's create made (or may have made) a task
+  uint64_t admit_token = 0;         // this task's admission (kAdmit recognises its own retry)
+  int64_t reserve_sent_ms = 0;      // wall time the admission asked for the first reservation
   int create_retries = 0;
   int step_errors = 0;              // consecutive failures of the current step
   int polls = 0;
@@ -169,6 +171,10 @@ class Engine {
   void Settle(Task* t, int64_t final_cost, const char* state, std::function<void(Task*)> next,
               int64_t retry_due_wall = 0);
   void OnLedgerReply(Account* a, redisReply* r, size_t estimate_at, size_t low_at);
+  void OnLedger(Account* a, std::string_view estimate, std::string_view low);
+  void Reserved(Task* t, Account* a, std::string_view estimate, std::string_view low);
+  Account* FirstChoice(const Task* t) const;
+  bool PrepareAttempt(Task* t, runway::CheckResult* chk);
   void Reconcile(Account* a);
   void ReconcileDue();
   void WakeSlotWaiter(const std::string& model);
@@ -207,6 +213,7 @@ class Engine {
   uv_timer_t tick_{}, intake_timer_{}, cancel_timer_{}, grace_timer_{}, beat_timer_{}, ledger_timer_{};
   uv_timer_t retry_timer_{};
   bool taking_due_ = false;
+  std::mt19937_64 token_rng_{std::random_device{}()};  // admission tokens
   std::unordered_map<std::string, std::deque<std::pair<uint32_t, uint32_t>>> slot_waiters_;  // model -> tasks
   std::vector<std::pair<uint32_t, uint32_t>> parked_;  // waiting for credit or a first reading
   uv_signal_t sigint_{}, sigterm_{}, sighup_{};

@@ -91,18 +91,7 @@ void Engine::TryReserve(Task* t, std::shared_ptr<std::vector<Account*>> cands, s
       spdlog::warn("job={} is owned by another daemon now; letting it go", t->job.id);
       return FreeTask(t);
     }
-    if (kind == "ok") {
-      t->account = a;
-      t->credit_wait_until = 0;  // a later attempt that finds no credit waits afresh
-      t->holds_slot = true;
-      InFlight(t, +1);
-      t->final_cost = 0;
-      if (t->submitted_at_ms == 0) t->submitted_at_ms = Wall();
-      OnLedgerReply(a, r, 1, 2);
-      t->step_errors = 0;
-      t->step = Step::kCreate;
-      return RunStep(t);
-    }
+    if (kind == "ok") return Reserved(t, a, Elem(r, 1), Elem(r, 2));
     if (kind == "slot") reasons |= kSlot;
     else if (kind == "unknown") reasons |= a->read_failures >= kUnreadableAfter ? kUnreadable : kUnread, Reconcile(a);
     else if (kind == "credit" || kind == "short") reasons |= kCredit;
@@ -111,6 +100,34 @@ void Engine::TryReserve(Task* t, std::shared_ptr<std::vector<Account*>> cands, s
     if (kind != "unknown" && kind != "disabled") a->estimate = ToInt(Elem(r, 1));
     TryReserve(t, std::move(cands), i + 1, reasons);
   });
+}
+
+// The job holds a reservation on `a` (kReserve, or kAdmit for the first one): create.
+void Engine::Reserved(Task* t, Account* a, std::string_view estimate, std::string_view low) {
+  t->account = a;
+  t->credit_wait_until = 0;  // a later attempt that finds no credit waits afresh
+  t->holds_slot = true;
+  InFlight(t, +1);
+  t->final_cost = 0;
+  if (t->submitted_at_ms == 0) t->submitted_at_ms = t->reserve_sent_ms ? t->reserve_sent_ms : Wall();
+  OnLedger(a, estimate, low);
+  t->step_errors = 0;
+  t->step = Step::kCreate;
+  RunStep(t);
+}
+
+// The account DoReserve would try first, for a reservation made by the admission itself;
+// null when routing needs its full path (pinned to a disabled account, all slowed down).
+Account* Engine::FirstChoice(const Task* t) const {
+  Account* best = nullptr;
+  for (const auto& a : accounts_) {
+    if (!t->job.account.empty() && a->cfg.name != t->job.account) continue;
+    if (a->disabled || a->slow_until_ms > Mono()) continue;
+    if (best == nullptr || a->cfg.priority > best->cfg.priority ||
+        (a->cfg.priority == best->cfg.priority && a->estimate > best->estimate))
+      best = a.get();
+  }
+  return best;
 }
 
 void Engine::NoAccountNow(Task* t, int reasons) {
@@ -251,9 +268,12 @@ void Engine::Settle(Task* t, int64_t final_cost, const char* state, std::functio
 }
 
 void Engine::OnLedgerReply(Account* a, redisReply* r, size_t estimate_at, size_t low_at) {
-  std::string_view e = Elem(r, estimate_at);
+  OnLedger(a, Elem(r, estimate_at), Elem(r, low_at));
+}
+
+void Engine::OnLedger(Account* a, std::string_view e, std::string_view low) {
   if (!e.empty()) a->estimate = ToInt(e);
-  if (Elem(r, low_at) == "1") {
+  if (low == "1") {
     spdlog::warn("account {} is low: estimate {} credits, threshold {}", a->cfg.name, a->estimate, a->cfg.low_balance);
     AccountEvent("low_balance", a, {{"estimate", a->estimate}, {"threshold", a->cfg.low_balance}}, {});
     Reconcile(a);

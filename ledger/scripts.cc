@@ -7,28 +7,8 @@ namespace runwayd::ledger {
 const std::string kLuaPrelude = kLuaPreludeText;
 
 const std::string kReserve = std::string(kLuaPreludeText) + R"lua(
-local a, j = KEYS[1], KEYS[2]
-if redis.call('HGET', j, 'daemon') ~= ARGV[1] then return {'not_owner'} end
-if redis.call('HGET', a, 'disabled') == '1' then return {'disabled', '0'} end
-if redis.call('HEXISTS', a, 'balance') == 0 then return {'unknown', '0'} end
-local model, cost = ARGV[3], tonumber(ARGV[4])
-local e = estimate(a)
-if redis.call('HGET', a, 'short') == '1' then return {'short', tostring(e)} end
-if e < cost then return {'credit', tostring(e)} end
-local lim = redis.call('HGET', a, 'limit:' .. model)
-if lim and n(a, 'inflight:' .. model) >= tonumber(lim) then return {'slot', tostring(e)} end
-local dlim = redis.call('HGET', a, 'daily_limit:' .. model)
-if dlim and n(a, 'daily:' .. model) >= tonumber(dlim) then return {'daily', tostring(e)} end
-settle(ARGV[8], j, 0)  -- a stale hold of this job (never expected) must not leak
-redis.call('HINCRBY', a, 'reserved', cost)
-redis.call('HINCRBY', a, 'inflight:' .. model, 1)
-redis.call('HINCRBY', a, 'daily:' .. model, 1)
-redis.call('HSET', j, 'hold_account', ARGV[2], 'hold_model', model, 'hold_reserved', cost, 'hold_charged', 0,
-           'hold_slot', '1', 'state', 'create_sent', 'attempt', ARGV[5], 'account', ARGV[2], 'model', model,
-           'submitted_at', ARGV[6], 'task_id', '')
-if ARGV[7] ~= '' then redis.call('HSET', j, 'body', ARGV[7]) end
-e = estimate(a)
-return {'ok', tostring(e), tostring(check_low(a, e))}
+if redis.call('HGET', KEYS[2], 'daemon') ~= ARGV[1] then return {'not_owner'} end
+return reserve(KEYS[1], KEYS[2], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], ARGV[7], ARGV[8])
 )lua";
 
 const std::string kCreated = std::string(kLuaPreludeText) + R"lua(

@@ -70,17 +70,41 @@ local function settle(prefix, j, final)
   redis.call('HDEL', j, 'hold_account', 'hold_model', 'hold_reserved', 'hold_charged', 'hold_slot')
   return 1
 end
+-- Reserves cost + one slot + one daily generation of model on account a for job j and
+-- marks the job create_sent, or says why not. The caller checked that j is its own.
+local function reserve(a, j, name, model, cost, attempt, now, body, prefix)
+  if redis.call('HGET', a, 'disabled') == '1' then return {'disabled', '0'} end
+  if redis.call('HEXISTS', a, 'balance') == 0 then return {'unknown', '0'} end
+  local e = estimate(a)
+  if redis.call('HGET', a, 'short') == '1' then return {'short', tostring(e)} end
+  if e < cost then return {'credit', tostring(e)} end
+  local lim = redis.call('HGET', a, 'limit:' .. model)
+  if lim and n(a, 'inflight:' .. model) >= tonumber(lim) then return {'slot', tostring(e)} end
+  local dlim = redis.call('HGET', a, 'daily_limit:' .. model)
+  if dlim and n(a, 'daily:' .. model) >= tonumber(dlim) then return {'daily', tostring(e)} end
+  settle(prefix, j, 0)  -- a stale hold of this job (never expected) must not leak
+  redis.call('HINCRBY', a, 'reserved', cost)
+  redis.call('HINCRBY', a, 'inflight:' .. model, 1)
+  redis.call('HINCRBY', a, 'daily:' .. model, 1)
+  redis.call('HSET', j, 'hold_account', name, 'hold_model', model, 'hold_reserved', cost, 'hold_charged', 0,
+             'hold_slot', '1', 'state', 'create_sent', 'attempt', attempt, 'account', name, 'model', model,
+             'submitted_at', now, 'task_id', '')
+  if body ~= '' then redis.call('HSET', j, 'body', body) end
+  e = estimate(a)
+  return {'ok', tostring(e), tostring(check_low(a, e))}
+end
 )lua";
 
-// Lua functions shared by the ledger scripts and queue's kFinish: n(), estimate(a),
-// check_low(a, e), settle(prefix, j, final). settle() finds the account from the job's
+// Lua functions shared by the ledger scripts and queue's kAdmit and kFinish: n(),
+// estimate(a), check_low(a, e), settle(prefix, j, final), reserve(a, j, ...) (kReserve's
+// body, also run by kAdmit for a job's first reservation). settle() finds the account from the job's
 // own hold (with a braced prefix every key is in one Cluster slot). Prepend to a script.
 extern const std::string kLuaPrelude;
 
 // Reserve cost + one slot + one daily generation on an account for a job, and mark the
 // job "create_sent" in the same step (the create goes out right after).
 // KEYS: account, job. ARGV: daemon, account name, model, cost, attempt, submitted_at, body
-// ('' = unchanged). Returns {"ok", estimate, crossed_low} | {"credit"|"slot"|"daily"|
+// ('' = unchanged), prefix. Returns {"ok", estimate, crossed_low} | {"credit"|"slot"|"daily"|
 // "disabled"|"unknown"|"short", estimate} | {"not_owner"}.
 extern const std::string kReserve;
 

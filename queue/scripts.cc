@@ -20,11 +20,17 @@ end
 return out
 )lua";
 
-const std::string kAdmit = R"lua(
+const std::string kAdmit = std::string(ledger::kLuaPreludeText) + R"lua(
 local owner = redis.call('HGET', KEYS[1], 'daemon')
-if owner == ARGV[3] and redis.call('HGET', KEYS[1], 'state') == 'admitted' then
-  -- Our own admission whose reply was lost (the daemon dedups copies in memory first).
-  return {'ok', tostring(redis.call('EXISTS', KEYS[5])), redis.call('HGET', KEYS[1], 'replayed') or '0'}
+if owner == ARGV[3] and redis.call('HGET', KEYS[1], 'admit_token') == ARGV[5] then
+  -- This very task's admission, whose reply was lost (the token is the task's own), with
+  -- the reservation it made if any: the create was not sent, the daemon never had the reply.
+  local out = {'ok', tostring(redis.call('EXISTS', KEYS[5])), redis.call('HGET', KEYS[1], 'replayed') or '0'}
+  local name = redis.call('HGET', KEYS[1], 'hold_account')
+  if redis.call('HGET', KEYS[1], 'state') == 'create_sent' and name then
+    out[4], out[5], out[6], out[7] = 'ok', tostring(estimate(ARGV[6] .. ':account:' .. name)), '0', name
+  end
+  return out
 end
 -- Only the daemon whose processing list holds the job may admit it: another daemon
 -- adopted it while this one was cut off from Redis (its heartbeat lapsed) and will run it.
@@ -45,13 +51,18 @@ if redis.call('DEL', KEYS[7]) == 1 then
   return {'cancelled', ''}  -- not admitted: its finish removes it from the processing list
 end
 redis.call('HSET', KEYS[1], 'raw', ARGV[2], 'daemon', ARGV[3], 'state', 'admitted',
-           'taken_at', ARGV[4], 'attempt', '0')
+           'taken_at', ARGV[4], 'attempt', '0', 'admit_token', ARGV[5])
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('LREM', KEYS[4], 1, ARGV[2])
 -- The replay marker moves into the record: a restart or an adoption keeps it.
 local replayed = redis.call('DEL', KEYS[6])
 if replayed == 1 then redis.call('HSET', KEYS[1], 'replayed', '1') end
-return {'ok', tostring(redis.call('EXISTS', KEYS[5])), tostring(replayed)}
+local out = {'ok', tostring(redis.call('EXISTS', KEYS[5])), tostring(replayed)}
+if KEYS[8] then  -- the first reservation rides on the admission: one round trip less
+  local r = reserve(KEYS[8], KEYS[1], ARGV[7], ARGV[8], tonumber(ARGV[9]), ARGV[10], ARGV[11], '', ARGV[6])
+  out[4], out[5], out[6], out[7] = r[1], r[2], r[3] or '0', ARGV[7]
+end
+return out
 )lua";
 
 const std::string kUpdateOwned = R"lua(

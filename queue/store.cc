@@ -71,11 +71,18 @@ void JobStore::BlockingTake(double timeout_s, std::function<void(bool, std::opti
   });
 }
 
-void JobStore::Admit(std::string_view id, std::string_view raw, int64_t now_ms, std::function<void(AdmitOutcome)> cb) {
+void JobStore::Admit(std::string_view id, std::string_view raw, int64_t now_ms, uint64_t token,
+                     const AdmitReservation* res, std::function<void(AdmitOutcome)> cb) {
   std::string k1 = keys_.job(id), k2 = keys_.done(id), k3 = keys_.inflight(), k4 = keys_.processing(),
               k5 = keys_.refunded(id), k6 = keys_.replayed(id), k7 = keys_.cancel_request(id),
-              now = std::to_string(now_ms);
-  Eval(scripts::kAdmit, {k1, k2, k3, k4, k5, k6, k7}, {id, raw, keys_.daemon, now}, [cb = std::move(cb)](redisReply* r) {
+              now = std::to_string(now_ms), tok = std::to_string(token);
+  std::vector<std::string_view> keys = {k1, k2, k3, k4, k5, k6, k7};
+  std::vector<std::string_view> args = {id, raw, keys_.daemon, now, tok, keys_.prefix};
+  if (res) {
+    keys.push_back(res->account_key);
+    args.insert(args.end(), {res->account, res->model, res->cost, res->attempt, res->submitted_at});
+  }
+  Eval(scripts::kAdmit, keys, args, [cb = std::move(cb)](redisReply* r) {
     AdmitOutcome o;
     if (IsError(r, "admit") || r->type != REDIS_REPLY_ARRAY || r->elements < 2) return cb(o);
     std::string_view kind = Str(r->element[0]);
@@ -83,6 +90,12 @@ void JobStore::Admit(std::string_view id, std::string_view raw, int64_t now_ms, 
       o.kind = AdmitOutcome::kOk;
       o.refund_emitted = Str(r->element[1]) == "1";
       o.replayed = Str(r->element[2]) == "1";
+      if (r->elements >= 7) {
+        o.reserve_kind = std::string(Str(r->element[3]));
+        o.reserve_estimate = std::string(Str(r->element[4]));
+        o.reserve_low = std::string(Str(r->element[5]));
+        o.reserve_account = std::string(Str(r->element[6]));
+      }
     } else if (kind == "dup_running") {
       o.kind = AdmitOutcome::kDuplicateRunning;
       o.detail = std::string(Str(r->element[1]));

@@ -56,6 +56,14 @@ struct AdmitOutcome {
   bool refund_emitted = false;  // kOk: a refund was already emitted for this id (replay)
   bool replayed = false;        // kOk: scripts/replay put it back
   std::string detail;           // duplicates: owner daemon or the first's summary
+  // kOk with a reservation asked for: how it went ("ok", "credit", "slot", ... or ""
+  // when none was made), the account's estimate and low-balance crossing, and the account.
+  std::string reserve_kind, reserve_estimate, reserve_low, reserve_account;
+};
+
+// A first reservation to make in the admission's own step (scripts::kAdmit).
+struct AdmitReservation {
+  std::string account_key, account, model, cost, attempt, submitted_at;
 };
 
 // What recovery finds for one in-flight id of this daemon.
@@ -100,7 +108,10 @@ class JobStore {
   void TakeBatch(int max, std::function<void(bool ok, std::vector<std::string> jobs)> cb);
   // Blocks up to timeout_s on the blocking connection for one job.
   void BlockingTake(double timeout_s, std::function<void(bool ok, std::optional<std::string> job)> cb);
-  void Admit(std::string_view id, std::string_view raw, int64_t now_ms, std::function<void(AdmitOutcome)> cb);
+  // `token` identifies the admitting task (a retry after a lost reply is recognised);
+  // `res` (may be null) asks for the first reservation in the same step.
+  void Admit(std::string_view id, std::string_view raw, int64_t now_ms, uint64_t token, const AdmitReservation* res,
+             std::function<void(AdmitOutcome)> cb);
   // Sets fields of an owned job record; ok=false: Redis did not answer; owned=false: lost it.
   void Update(std::string_view id, const std::vector<std::pair<std::string_view, std::string>>& fields,
               std::function<void(bool ok, bool owned)> cb);

@@ -752,7 +752,9 @@ TEST(LedgerFocused, PinnedJobsWaitForTheirAccountsSlot) {
 // threshold), by whichever of two daemons made the estimate cross.
 TEST(LedgerFocused, LowBalanceEventOncePerCrossing) {
   World w("ledger-low");
-  w.StartSim({{"main", kKeyMain, 160, ""}});
+  // 185: two jobs leave 135, well above the threshold even if a reading races a create
+  // (the estimate may then be low by one job's 25, docs/ledger.md).
+  w.StartSim({{"main", kKeyMain, 185, ""}});
   std::vector<DaemonAccount> acc = {{"main", kKeyMain, 0, 100, ""}};
   w.StartDaemon("d1", acc, "reconcile_interval_s = 1\ncredit_wait_s = 2");
   w.StartDaemon("d2", acc, "reconcile_interval_s = 1\ncredit_wait_s = 2");
@@ -762,20 +764,21 @@ TEST(LedgerFocused, LowBalanceEventOncePerCrossing) {
     ASSERT_TRUE(WaitFor([&] { return static_cast<size_t>(r.Int({"LLEN", "runway:results"})) >= n_results; }, 10s))
         << w.Logs();
   };
-  run("w1", 51, 1);  // 135
-  run("w2", 52, 2);  // 110
+  run("w1", 51, 1);  // 160
+  run("w2", 52, 2);  // 135
   EXPECT_EQ(CountEvents(r, "low_balance", "main"), 0u);
-  run("w3", 53, 3);  // 85: crossed
-  run("w4", 54, 4);  // 60: still low
+  run("w3", 53, 3);  // 110
+  run("w4", 54, 4);  // 85: crossed
+  run("w5", 58, 5);  // 60: still low
   std::this_thread::sleep_for(2500ms);  // readings by both daemons: still low, no new event
   EXPECT_EQ(CountEvents(r, "low_balance", "main"), 1u);
   // Back above the threshold + 10% (110) after a top-up, then down again: a new crossing.
   w.s.SimPost("/_sim/topup", "{\"account\":\"main\",\"credits\":100}");  // 160
   ASSERT_TRUE(WaitFor([&] { return HInt(r, "runway:account:main", "estimate") == 160; }, 5s)) << w.Logs();
   EXPECT_TRUE(WaitFor([&] { return Hash(r, "runway:account:main")["low"] == "0"; }, 2s));
-  run("w5", 55, 5);  // 135
-  run("w6", 56, 6);  // 110
-  run("w7", 57, 7);  // 85: crossed again
+  run("w6", 55, 6);  // 135
+  run("w7", 56, 7);  // 110
+  run("w8", 57, 8);  // 85: crossed again
   std::this_thread::sleep_for(2500ms);
   EXPECT_EQ(CountEvents(r, "low_balance", "main"), 2u);
   for (const auto& e : Events(r))

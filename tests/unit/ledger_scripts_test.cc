@@ -454,3 +454,42 @@ TEST_F(LedgerScripts, ReconcileSetsLimitsAndDailyUsage) {
 }
 
 }  // namespace
+
+// The first reservation made by the admission itself (queue's kAdmit with an account):
+// the same bookkeeping as kReserve, and a retry of the same admission (a lost reply,
+// same token) answers with the reservation already made instead of making a second.
+TEST_F(LedgerScripts, AdmissionMakesTheFirstReservationOnceEvenWhenRetried) {
+  Reconcile(1000, 1);
+  const std::string raw = "{\"id\":\"a1\"}";
+  Cmd({"LPUSH", "runway:processing:d1", raw});
+  auto admit = [&](const std::string& token) {
+    return Eval(runwayd::scripts::kAdmit,
+                {"runway:job:a1", "runway:done:a1", "runway:inflight:d1", "runway:processing:d1",
+                 "runway:refunded:a1", "runway:replayed:a1", "runway:cancelreq:a1", kAcc},
+                {"a1", raw, kDaemon, "1000", token, "runway", "main", "gen4_turbo", "25", "1", "1000"});
+  };
+  Reply first = admit("7");
+  ASSERT_EQ(first.items.size(), 7u) << first.text;
+  EXPECT_EQ(first[0], "ok");
+  EXPECT_EQ(first[3], "ok");
+  EXPECT_EQ(first[4], "975");
+  EXPECT_EQ(first[6], "main");
+  EXPECT_EQ(N(kAcc, "reserved"), 25);
+  EXPECT_EQ(N(kAcc, "inflight:gen4_turbo"), 1);
+  EXPECT_EQ(H("runway:job:a1", "state"), "create_sent");
+  EXPECT_EQ(H("runway:job:a1", "hold_account"), "main");
+  EXPECT_EQ(Cmd({"LLEN", "runway:processing:d1"}).text, "0");
+
+  Reply again = admit("7");  // the same task, after a lost reply
+  ASSERT_EQ(again.items.size(), 7u) << again.text;
+  EXPECT_EQ(again[0], "ok");
+  EXPECT_EQ(again[3], "ok");
+  EXPECT_EQ(again[6], "main");
+  EXPECT_EQ(N(kAcc, "reserved"), 25) << "reserved once";
+  EXPECT_EQ(N(kAcc, "inflight:gen4_turbo"), 1);
+
+  Cmd({"LPUSH", "runway:processing:d1", raw});  // another copy, another task (token)
+  Reply copy = admit("9");
+  EXPECT_EQ(copy[0], "dup_running");
+  EXPECT_EQ(N(kAcc, "reserved"), 25);
+}
