@@ -197,6 +197,9 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
     spdlog::warn("job={} resubmitting a create whose answer was lost (on_unknown_outcome = resubmit)", t->job.id);
     ++t->attempt;  // the lost one counts: it may have made a task
     t->attempt_reached = false;
+    // Its hold ends as charged, as the in-flight resubmit's does (a reading corrects it):
+    // settled by the next reservation it would count as never charged.
+    return Settle(t, -2, "resubmit", [this](Task* t2) { AfterAdmit(t2); });
   }
   if (cancelled)
     return Fail(t, ErrorClass::kCancelled, "cancelled", "cancelled by an operator while waiting for a retry",

@@ -75,6 +75,42 @@ TEST(Repro, RestartBetweenRetrySettleAndReserveKeepsTheAttemptCount) {
   EXPECT_TRUE(a.ok()) << a.Summary() << "\n" << d.Tail(3000);
 }
 
+// A create was sent (kReserve: hold written, state create_sent) and the daemon died
+// before its answer; the operator chose on_unknown_outcome = "resubmit". The restarted
+// daemon sends the create again, and the lost one's hold ends as charged (as the
+// in-flight resubmit's does), not as "never charged": the ledger must not believe the
+// account has 25 credits more than it may have until the next reading.
+TEST(Repro, RestartWithResubmitSettlesTheLostCreateAsCharged) {
+  Stack s("repro_resubmit");
+  s.StartRedis();
+  s.StartSim();
+  const int64_t seed = 4343;
+  const std::string job = MakeJob("rs1", "image_to_video", "gen4_turbo", 5, 26, seed);
+  const std::string now = std::to_string(WallMs());
+  s.redis().Cmd({"HSET", "runway:job:rs1", "raw", job, "daemon", "d1", "state", "create_sent", "taken_at", now,
+                 "attempt", "1", "account", "main", "model", "gen4_turbo", "submitted_at", now, "task_id", "",
+                 "hold_account", "main", "hold_model", "gen4_turbo", "hold_reserved", "25", "hold_charged", "0",
+                 "hold_slot", "1"});
+  s.redis().Cmd({"HSET", "runway:account:main", "reserved", "25", "inflight:gen4_turbo", "1"});
+  s.redis().Cmd({"SADD", "runway:inflight:d1", "rs1"});
+  s.redis().Cmd({"SADD", "runway:daemons", "d1"});
+  FaultDaemons d(s);
+  FaultDaemonOptions o;
+  o.upstream_toml = "on_unknown_outcome = \"resubmit\"";
+  d.Start("d1", o);
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ASSERT_TRUE(Drained(s, 1)) << d.Tail();
+  StopClean(d, "d1");
+  auto h = [&](const std::string& f) {
+    auto r = s.redis().Cmd({"HGET", "runway:account:main", f});
+    return r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : std::string("0");
+  };
+  EXPECT_EQ(h("reserved"), "0");
+  EXPECT_EQ(h("inflight:gen4_turbo"), "0");
+  // The lost create assumed charged (25) plus the resubmitted task's 25.
+  EXPECT_EQ(h("charged_total"), "50") << d.Tail(3000);
+}
+
 // The admit script ran (record written, id in the in-flight set, raw removed from the
 // processing list) but its reply was lost with the connection. The job must still run
 // once and end in one result, not in a "duplicate of itself" failure without refund.
