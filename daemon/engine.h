@@ -174,6 +174,7 @@ class Engine {
   void OnLedger(Account* a, std::string_view estimate, std::string_view low);
   void Reserved(Task* t, Account* a, std::string_view estimate, std::string_view low);
   Account* FirstChoice(const Task* t) const;
+  Account* AccountNamed(std::string_view name) const;  // null when not configured
   bool PrepareAttempt(Task* t, runway::CheckResult* chk);
   void Reconcile(Account* a);
   void ReconcileDue();

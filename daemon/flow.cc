@@ -84,14 +84,12 @@ void Engine::DoAdmit(Task* t) {
         t->admitted = true;
         t->refund_emitted_before = o.refund_emitted;
         t->replayed = o.replayed;
-        if (o.reserve_kind == "ok") {
-          for (auto& a : accounts_)
-            if (a->cfg.name == o.reserve_account) return Reserved(t, a.get(), o.reserve_estimate, o.reserve_low);
-          // Its account left the configuration meanwhile (a reload): kReserve settles the hold.
-        } else if (o.reserve_kind == "disabled") {
-          for (auto& a : accounts_)
-            if (a->cfg.name == o.reserve_account) a->disabled = true;
+        if (Account* a = AccountNamed(o.reserve_account)) {
+          if (o.reserve_kind == "ok") return Reserved(t, a, o.reserve_estimate, o.reserve_low);
+          if (o.reserve_kind == "disabled") a->disabled = true;
         }
+        // No reservation, a refused one, or its account left the configuration meanwhile
+        // (a reload: kReserve settles the hold): route as usual.
         return AfterAdmit(t);
     }
   });

@@ -171,8 +171,7 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
   t->holds_slot = field("hold_slot") == "1";
   t->replayed = field("replayed") == "1";
   t->final_cost = t->task_id.empty() ? (state == "create_sent" ? -2 : 0) : -1;
-  for (auto& a : accounts_)
-    if (a->cfg.name == account) t->account = a.get();
+  t->account = AccountNamed(account);
   if (t->holds_slot) InFlight(t, +1);
   int64_t deadline_s = t->job.deadline_s.value_or(cfg_.default_deadline_s);
   t->deadline_ms = t->taken_at_ms + deadline_s * 1000;

@@ -43,6 +43,11 @@ std::string_view Elem(redisReply* r, size_t i) {
 
 int64_t ToInt(std::string_view s) { return std::atoll(std::string(s).c_str()); }
 
+// Routing order: higher priority first, then the larger last-known estimate.
+bool RoutesBefore(const Account* x, const Account* y) {
+  return x->cfg.priority != y->cfg.priority ? x->cfg.priority > y->cfg.priority : x->estimate > y->estimate;
+}
+
 }  // namespace
 
 void Engine::DoReserve(Task* t) {
@@ -65,9 +70,7 @@ void Engine::DoReserve(Task* t) {
                                              : "account " + t->job.account + " is not configured or is disabled";
     return Fail(t, ErrorClass::kAccountUnusable, "no_account", why);
   }
-  std::stable_sort(cands->begin(), cands->end(), [](const Account* x, const Account* y) {
-    return x->cfg.priority != y->cfg.priority ? x->cfg.priority > y->cfg.priority : x->estimate > y->estimate;
-  });
+  std::stable_sort(cands->begin(), cands->end(), RoutesBefore);
   TryReserve(t, std::move(cands), 0, 0);
 }
 
@@ -116,6 +119,12 @@ void Engine::Reserved(Task* t, Account* a, std::string_view estimate, std::strin
   RunStep(t);
 }
 
+Account* Engine::AccountNamed(std::string_view name) const {
+  for (const auto& a : accounts_)
+    if (a->cfg.name == name) return a.get();
+  return nullptr;
+}
+
 // The account DoReserve would try first, for a reservation made by the admission itself;
 // null when routing needs its full path (pinned to a disabled account, all slowed down).
 Account* Engine::FirstChoice(const Task* t) const {
@@ -123,9 +132,7 @@ Account* Engine::FirstChoice(const Task* t) const {
   for (const auto& a : accounts_) {
     if (!t->job.account.empty() && a->cfg.name != t->job.account) continue;
     if (a->disabled || a->slow_until_ms > Mono()) continue;
-    if (best == nullptr || a->cfg.priority > best->cfg.priority ||
-        (a->cfg.priority == best->cfg.priority && a->estimate > best->estimate))
-      best = a.get();
+    if (best == nullptr || RoutesBefore(a.get(), best)) best = a.get();
   }
   return best;
 }

@@ -131,9 +131,7 @@ void Engine::Reload() {
     spdlog::warn("reload: redis, prefix, daemon id, base url and metrics address change only at a restart");
   SetupLogging(next.log_level, next.log_format);
   for (const auto& ac : next.accounts) {
-    Account* a = nullptr;
-    for (auto& x : accounts_)
-      if (x->cfg.name == ac.name) a = x.get();
+    Account* a = AccountNamed(ac.name);
     if (a == nullptr) {
       accounts_.push_back(std::make_unique<Account>());
       a = accounts_.back().get();

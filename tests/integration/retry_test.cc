@@ -63,6 +63,25 @@ bool InRetrySet(Redis& r, const std::string& id) {
   return rep && rep->type == REDIS_REPLY_STRING;
 }
 
+// A redis-server, the simulator and daemon d1 (index 0) with slow retries, ready.
+void StartWithSlowRetries(Stack& s, DaemonOptions* o) {
+  s.StartRedis();
+  s.StartSim();
+  o->extra_toml = kSlowRetries;
+  ASSERT_TRUE(s.WaitReady(s.StartDaemon(*o))) << s.Logs();
+}
+
+// A job whose every task fails INTERNAL (retried with a new task) after 2 s.
+std::string FailingJob(const std::string& id, int64_t seed) {
+  return MakeJob(id, "image_to_video", "gen4_turbo", 5, 26, seed, "a calm sea sim:fail=INTERNAL sim:secs=2");
+}
+
+// Pushes `job` and waits until its first attempt has failed and it waits in P:retry.
+void PushUntilWaiting(Stack& s, const std::string& job, const std::string& id) {
+  s.redis().Push("runway:jobs", job);
+  ASSERT_TRUE(WaitFor([&] { return InRetrySet(s.redis(), id); }, 15s)) << s.Logs();
+}
+
 }  // namespace
 
 // d1's task fails (INTERNAL, retryable). While the job waits for its retry, no daemon
@@ -70,15 +89,10 @@ bool InRetrySet(Redis& r, const std::string& id) {
 // later, takes the due retry and ends the job with its second (and last) attempt.
 TEST(Retry, WaitsInTheRetrySetAndAnyDaemonTakesItWhenDue) {
   Stack s("retry-set");
-  s.StartRedis();
-  s.StartSim();
   DaemonOptions o;
-  o.extra_toml = kSlowRetries;
-  size_t d1 = s.StartDaemon(o);
-  ASSERT_TRUE(s.WaitReady(d1)) << s.Logs();
-  s.redis().Push("runway:jobs", MakeJob("rt1", "image_to_video", "gen4_turbo", 5, 26, 7101,
-                                        "a calm sea sim:fail=INTERNAL sim:secs=2"));
-  ASSERT_TRUE(WaitFor([&] { return InRetrySet(s.redis(), "rt1"); }, 15s)) << s.Logs();
+  ASSERT_NO_FATAL_FAILURE(StartWithSlowRetries(s, &o));
+  const size_t d1 = 0;
+  ASSERT_NO_FATAL_FAILURE(PushUntilWaiting(s, FailingJob("rt1", 7101), "rt1"));
   EXPECT_EQ(s.redis().Int({"SISMEMBER", "runway:inflight:d1", "rt1"}), 0);
   EXPECT_EQ(s.redis().Int({"HEXISTS", "runway:job:rt1", "daemon"}), 0) << "a waiting retry belongs to no daemon";
   EXPECT_EQ(s.redis().Int({"HEXISTS", "runway:job:rt1", "hold_account"}), 0)
@@ -120,15 +134,10 @@ TEST(Retry, WaitsInTheRetrySetAndAnyDaemonTakesItWhenDue) {
 // due: no second task is created.
 TEST(Retry, CancelWhileWaitingEndsTheJobWithoutANewTask) {
   Stack s("retry-cancel");
-  s.StartRedis();
-  s.StartSim();
   DaemonOptions o;
-  o.extra_toml = kSlowRetries;
-  size_t d1 = s.StartDaemon(o);
-  ASSERT_TRUE(s.WaitReady(d1)) << s.Logs();
-  s.redis().Push("runway:jobs", MakeJob("rc1", "image_to_video", "gen4_turbo", 5, 26, 7201,
-                                        "a calm sea sim:fail=INTERNAL sim:secs=2"));
-  ASSERT_TRUE(WaitFor([&] { return InRetrySet(s.redis(), "rc1"); }, 15s)) << s.Logs();
+  ASSERT_NO_FATAL_FAILURE(StartWithSlowRetries(s, &o));
+  const size_t d1 = 0;
+  ASSERT_NO_FATAL_FAILURE(PushUntilWaiting(s, FailingJob("rc1", 7201), "rc1"));
   s.redis().Push("runway:cancel", "rc1");
   ASSERT_TRUE(WaitFor([&] { return ResultFor(s.redis(), "rc1").count > 0; }, 30s)) << s.Logs();
   std::this_thread::sleep_for(300ms);
@@ -146,16 +155,11 @@ TEST(Retry, CancelWhileWaitingEndsTheJobWithoutANewTask) {
 // and the copy would both create tasks.
 TEST(Retry, CopyPushedWhileWaitingIsADuplicate) {
   Stack s("retry-dup");
-  s.StartRedis();
-  s.StartSim();
   DaemonOptions o;
-  o.extra_toml = kSlowRetries;
-  size_t d1 = s.StartDaemon(o);
-  ASSERT_TRUE(s.WaitReady(d1)) << s.Logs();
-  const std::string job = MakeJob("rd1", "image_to_video", "gen4_turbo", 5, 26, 7301,
-                                  "a calm sea sim:fail=INTERNAL sim:secs=2");
-  s.redis().Push("runway:jobs", job);
-  ASSERT_TRUE(WaitFor([&] { return InRetrySet(s.redis(), "rd1"); }, 15s)) << s.Logs();
+  ASSERT_NO_FATAL_FAILURE(StartWithSlowRetries(s, &o));
+  const size_t d1 = 0;
+  const std::string job = FailingJob("rd1", 7301);
+  ASSERT_NO_FATAL_FAILURE(PushUntilWaiting(s, job, "rd1"));
   s.redis().Push("runway:jobs", job);
   ASSERT_TRUE(WaitFor([&] { return ResultFor(s.redis(), "rd1").count >= 2; }, 30s)) << s.Logs();
   std::this_thread::sleep_for(300ms);
