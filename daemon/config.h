@@ -43,7 +43,7 @@ struct Config {
   runway::HttpOptions http;
   runway::CheckRules checks;
   runway::PollConfig poll;
-  double poll_rps_per_account = 500;  // poll budget: GETs per second per account (token bucket)
+  double poll_rps_per_account = 1000;  // poll budget: GETs per second per account (booked slots, FIFO)
   std::vector<std::string> extra_endpoints;
   std::vector<AccountConfig> accounts;
   ledger::PriceTable prices = ledger::PriceTable::Defaults();

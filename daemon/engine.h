@@ -52,8 +52,7 @@ struct Account {
   int slow_level = 0;
   bool disabled = false;
   int64_t estimate = 0;           // last estimate a script returned (routing order only)
-  double poll_tokens = 0;         // poll budget (token bucket, refilled at poll_rps_per_account)
-  int64_t poll_refill_ms = 0;
+  runway::PollPacer poll_pacer;   // the poll budget (poll_rps_per_account)
   bool reconciling = false;
   int read_failures = 0;          // balance readings that failed in a row
   std::string read_error;         // the last one's reason (no secrets: a classification)
@@ -94,6 +93,7 @@ struct Task {
   int create_retries = 0;
   int step_errors = 0;              // consecutive failures of the current step
   int polls = 0;
+  bool poll_paced = false;          // holds a slot of the account's poll budget
   int64_t taken_at_ms = 0, submitted_at_ms = 0, deadline_ms = 0;  // wall clock
   int64_t created_mono = 0, running_since_mono = 0, prev_poll_mono = 0;
   int64_t final_cost = 0;           // for settlement: Runway's cost, -1 unknown, -2 assume charged

@@ -248,16 +248,15 @@ void Engine::DoPoll(Task* t) {
   Account* acct = t->account;
   if (acct->slow_until_ms > Mono()) return Schedule(t, acct->slow_until_ms - Mono());
   // The poll budget: 100,000 tasks in flight must not storm the API. Past the budget,
-  // a poll waits for its token (spread with jitter so the waiters do not return together).
-  double rate = cfg_.poll_rps_per_account;
-  int64_t now = Mono();
-  acct->poll_tokens = std::min(rate, acct->poll_tokens + static_cast<double>(now - acct->poll_refill_ms) * rate / 1000.0);
-  acct->poll_refill_ms = now;
-  if (acct->poll_tokens < 1) {
-    int64_t wait = static_cast<int64_t>((1 - acct->poll_tokens) * 1000.0 / rate);
-    return Schedule(t, wait + static_cast<int64_t>(Unit() * 1000.0));
+  // a poll waits for the slot it booked (first come first served).
+  if (!t->poll_paced) {
+    const int64_t wait = acct->poll_pacer.Reserve(Mono(), cfg_.poll_rps_per_account);
+    if (wait > 0) {
+      t->poll_paced = true;
+      return Schedule(t, wait);
+    }
   }
-  acct->poll_tokens -= 1;
+  t->poll_paced = false;
   t->busy = true;
   ++t->polls;
   Send("tasks_get", Request(t->account, "GET", "/v1/tasks/" + t->task_id),

@@ -6,12 +6,15 @@
 // and schedules the next poll just after the predicted end, never sooner than
 // `min_interval_ms` after the previous poll (Runway updates a task at most every 5 s).
 // THROTTLED tasks are polled slowly. All times are milliseconds on the caller's clock.
+// Tuned in tests/unit/poll_policy_test.cc (measured against the SDK's schedule on
+// two task models, including runway-sim's) and in `bench/run steady --peer`.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "runway/answer.h"
 
@@ -25,16 +28,32 @@ struct PollConfig {
   double time_scale = 1.0;             // tests: shrink every interval (simulator time scale)
 };
 
-// Learned durations per (model, requested seconds): an exponentially weighted mean
-// and mean absolute deviation of "created -> seen terminal" minus the detection slack.
+// Learned durations per (model, requested seconds): the last kWindow "created ->
+// seen terminal" times, read as quantiles. Quantiles of a window, not a moving mean:
+// tasks end in bursts sorted by length (a wave taken at once ends shortest first),
+// which dragged an average back and forth; the window's low and high quantiles move
+// only when the spread of run times really changes.
 class DurationModel {
  public:
+  static constexpr size_t kWindow = 256;     // run times kept per key
+  static constexpr double kLowQuantile = 0.05;
+  static constexpr double kHighQuantile = 0.95;
+
   void Observe(std::string_view model, int duration_s, int64_t run_ms);
-  // Expected run time and its spread; false when nothing was observed yet.
-  bool Expect(std::string_view model, int duration_s, int64_t* mean_ms, int64_t* dev_ms) const;
+  // The low quantile, median and high quantile of the recent run times; false when
+  // nothing was observed yet. Null pointers are allowed.
+  bool Expect(std::string_view model, int duration_s, int64_t* lo_ms, int64_t* mid_ms, int64_t* hi_ms) const;
 
  private:
-  struct Stat { double mean = 0, dev = 0; int64_t n = 0; };
+  struct Stat {
+    std::vector<int64_t> ring;  // the last kWindow run times
+    size_t next = 0;            // where the next one goes once the ring is full
+    // Quantiles are recomputed (a sort of the window) at most every kRefresh
+    // observations once the window holds kRefresh: cheap per observation.
+    mutable int64_t lo = 0, mid = 0, hi = 0;
+    mutable size_t stale = 1;   // observations since the quantiles were computed
+  };
+  static constexpr size_t kRefresh = 16;
   std::unordered_map<std::string, Stat> stats_;
 };
 
@@ -48,6 +67,21 @@ struct PollInput {
   int64_t running_since_ms = 0;  // first time seen RUNNING, 0 if never
   double prev_progress = -1;     // progress at the previous poll
   int64_t prev_poll_ms = 0;      // time of the previous poll, 0 if none
+};
+
+// One account's poll budget: polls go out at most `rate_per_s` per second (a burst
+// of one second's worth allowed), first come first served. Reserve() books the
+// earliest free slot for a poll due now and returns how long to wait for it (0: go
+// now); the slot is the caller's, so it must not ask again when the wait ends.
+// First come first served matters under a burst: a token bucket that makes waiters
+// retry at random leaves some of thousands waiting many rounds (seconds past their
+// finish), while the booked slots bound every wait by backlog / rate.
+class PollPacer {
+ public:
+  int64_t Reserve(int64_t now_ms, double rate_per_s);
+
+ private:
+  double next_ms_ = 0;  // the theoretical time of the next poll (GCRA)
 };
 
 // Delay (ms from now_ms) until the next poll of this task.

@@ -1,5 +1,5 @@
-// tests/unit/poll_policy_test.cc — runway/poll_policy.h, rule by rule and measured
-// against the official SDK's schedule on the same simulated tasks.
+// tests/unit/poll_policy_test.cc — runway/poll_policy.h, rule by rule (measured
+// against the official SDK's schedule in poll_policy_vs_sdk_test.cc).
 #include "runway/poll_policy.h"
 
 #include <gtest/gtest.h>
@@ -17,64 +17,127 @@ namespace {
 
 TEST(DurationModel, NothingKnownUntilObserved) {
   DurationModel m;
-  int64_t mean = -1, dev = -1;
-  EXPECT_FALSE(m.Expect("gen4_turbo", 5, &mean, &dev));
+  int64_t lo = -1, mid = -1, hi = -1;
+  EXPECT_FALSE(m.Expect("gen4_turbo", 5, &lo, &mid, &hi));
   m.Observe("gen4_turbo", 5, 20000);
-  EXPECT_TRUE(m.Expect("gen4_turbo", 5, &mean, &dev));
-  EXPECT_EQ(mean, 20000);
-  EXPECT_GT(dev, 0);  // a first observation says nothing about spread: assume some
+  ASSERT_TRUE(m.Expect("gen4_turbo", 5, &lo, &mid, &hi));
+  EXPECT_EQ(lo, 20000);
+  EXPECT_EQ(mid, 20000);
+  EXPECT_EQ(hi, 20000);
 }
 
 TEST(DurationModel, KeyedByModelAndDuration) {
   DurationModel m;
   m.Observe("gen4_turbo", 5, 20000);
-  int64_t mean = 0, dev = 0;
-  EXPECT_FALSE(m.Expect("gen4_turbo", 10, &mean, &dev));
-  EXPECT_FALSE(m.Expect("gen4.5", 5, &mean, &dev));
+  int64_t mid = 0;
+  EXPECT_FALSE(m.Expect("gen4_turbo", 10, nullptr, &mid, nullptr));
+  EXPECT_FALSE(m.Expect("gen4.5", 5, nullptr, &mid, nullptr));
   m.Observe("gen4_turbo", 10, 40000);
-  ASSERT_TRUE(m.Expect("gen4_turbo", 10, &mean, &dev));
-  EXPECT_EQ(mean, 40000);
-  ASSERT_TRUE(m.Expect("gen4_turbo", 5, &mean, &dev));
-  EXPECT_EQ(mean, 20000);
+  ASSERT_TRUE(m.Expect("gen4_turbo", 10, nullptr, &mid, nullptr));
+  EXPECT_EQ(mid, 40000);
+  ASSERT_TRUE(m.Expect("gen4_turbo", 5, nullptr, &mid, nullptr));
+  EXPECT_EQ(mid, 20000);
 }
 
-TEST(DurationModel, EwmaMovesAFifthOfTheWay) {
+TEST(DurationModel, QuantilesOfTheRunTimes) {
   DurationModel m;
-  m.Observe("veo3", 8, 10000);
-  m.Observe("veo3", 8, 20000);
-  int64_t mean = 0, dev = 0;
-  ASSERT_TRUE(m.Expect("veo3", 8, &mean, &dev));
-  EXPECT_NEAR(mean, 12000, 1);  // 10000 + 0.2 * 10000
-  // dev: 0.8 * 2500 (initial quarter) + 0.2 * |20000 - 10000|
-  EXPECT_NEAR(dev, 4000, 1);
+  // 1 s .. 200 s, in a scrambled order: the 5%, 50% and 95% quantiles by rank.
+  for (int i = 0; i < 200; ++i) m.Observe("veo3", 8, 1000 * (1 + (i * 77) % 200));
+  int64_t lo = 0, mid = 0, hi = 0;
+  ASSERT_TRUE(m.Expect("veo3", 8, &lo, &mid, &hi));
+  EXPECT_EQ(lo, 11000);   // rank round(0.05 * 199) = 10
+  EXPECT_EQ(mid, 101000);  // rank round(0.5 * 199) = 100
+  EXPECT_EQ(hi, 190000);  // rank round(0.95 * 199) = 189
 }
 
-TEST(DurationModel, ConvergesToTheMeanAndMeanAbsDeviation) {
+TEST(DurationModel, OrderOfArrivalDoesNotMatter) {
+  // A wave of tasks ends shortest first: the quantiles are those of the window,
+  // whatever the order (a moving average lagged behind the last few here).
+  DurationModel sorted, shuffled;
+  for (int i = 0; i < 200; ++i) sorted.Observe("m", 5, 10000 + 100 * i);
+  for (int i = 0; i < 200; ++i) shuffled.Observe("m", 5, 10000 + 100 * ((i * 77) % 200));
+  int64_t a[3], b[3];
+  ASSERT_TRUE(sorted.Expect("m", 5, &a[0], &a[1], &a[2]));
+  ASSERT_TRUE(shuffled.Expect("m", 5, &b[0], &b[1], &b[2]));
+  for (int k = 0; k < 3; ++k) EXPECT_EQ(a[k], b[k]) << k;
+}
+
+TEST(DurationModel, ForgetsRunTimesOlderThanTheWindow) {
   DurationModel m;
-  // Alternating 15 s and 25 s: mean 20 s, mean absolute deviation 5 s.
-  for (int i = 0; i < 200; ++i) m.Observe("gen4.5", 5, i % 2 ? 25000 : 15000);
-  int64_t mean = 0, dev = 0;
-  ASSERT_TRUE(m.Expect("gen4.5", 5, &mean, &dev));
-  EXPECT_NEAR(mean, 20000, 700);
-  EXPECT_NEAR(dev, 5000, 700);
+  for (size_t i = 0; i < DurationModel::kWindow; ++i) m.Observe("gen4.5", 5, 10000);
+  int64_t lo = 0, hi = 0;
+  ASSERT_TRUE(m.Expect("gen4.5", 5, &lo, nullptr, &hi));
+  EXPECT_EQ(hi, 10000);
+  // Runway slows down: once a window of slower runs has replaced the old ones,
+  // nothing of the old ones is left.
+  for (size_t i = 0; i < DurationModel::kWindow; ++i) m.Observe("gen4.5", 5, 30000);
+  ASSERT_TRUE(m.Expect("gen4.5", 5, &lo, nullptr, &hi));
+  EXPECT_EQ(lo, 30000);
+  EXPECT_EQ(hi, 30000);
+  // Halfway through the next change the quantiles span both.
+  for (size_t i = 0; i < DurationModel::kWindow / 2; ++i) m.Observe("gen4.5", 5, 20000);
+  ASSERT_TRUE(m.Expect("gen4.5", 5, &lo, nullptr, &hi));
+  EXPECT_EQ(lo, 20000);
+  EXPECT_EQ(hi, 30000);
 }
 
 TEST(DurationModel, BoundedNumberOfKeys) {
   DurationModel m;
   for (int i = 0; i < 10000; ++i) m.Observe("model" + std::to_string(i), 5, 1000);
-  EXPECT_TRUE(m.Expect("model0", 5, nullptr, nullptr));
-  EXPECT_FALSE(m.Expect("model9999", 5, nullptr, nullptr));  // the table stopped growing
+  EXPECT_TRUE(m.Expect("model0", 5, nullptr, nullptr, nullptr));
+  EXPECT_FALSE(m.Expect("model9999", 5, nullptr, nullptr, nullptr));  // the table stopped growing
   m.Observe("model0", 5, 3000);  // known keys still learn
-  int64_t mean = 0;
-  ASSERT_TRUE(m.Expect("model0", 5, &mean, nullptr));
-  EXPECT_EQ(mean, 1400);
+  int64_t hi = 0;
+  ASSERT_TRUE(m.Expect("model0", 5, nullptr, nullptr, &hi));
+  EXPECT_EQ(hi, 3000);
 }
 
 TEST(DurationModel, IgnoresNonPositiveRunTimes) {
   DurationModel m;
   m.Observe("gen4_turbo", 5, 0);
   m.Observe("gen4_turbo", 5, -300);
-  EXPECT_FALSE(m.Expect("gen4_turbo", 5, nullptr, nullptr));
+  EXPECT_FALSE(m.Expect("gen4_turbo", 5, nullptr, nullptr, nullptr));
+}
+
+// ------------------------------------------------------------------ PollPacer
+
+TEST(PollPacer, ASecondsWorthAtOnceThenOneSlotPerInterval) {
+  PollPacer p;
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(p.Reserve(5000, 10), 0) << i;  // 10/s: a burst of 10
+  // The 11th, 12th ... wait for the slots after the burst, in order.
+  EXPECT_EQ(p.Reserve(5000, 10), 100);
+  EXPECT_EQ(p.Reserve(5000, 10), 200);
+  EXPECT_EQ(p.Reserve(5050, 10), 250);  // asked later, still behind the earlier ones
+}
+
+TEST(PollPacer, EveryWaitIsBoundedByTheBacklog) {
+  // 5,000 polls due within 10 ms at 500/s: the last waits about (5,000 - 500) / 500 s,
+  // and no one waits longer than those before it asked.
+  PollPacer p;
+  int64_t prev_at = 0, max_wait = 0;
+  for (int i = 0; i < 5000; ++i) {
+    const int64_t now = 1'000'000 + i / 500;
+    const int64_t at = now + p.Reserve(now, 500);
+    EXPECT_GE(at, prev_at);
+    prev_at = at;
+    max_wait = std::max(max_wait, at - now);
+  }
+  EXPECT_NEAR(static_cast<double>(max_wait), 9000, 20);
+}
+
+TEST(PollPacer, IdleTimeRefillsTheBurstButDoesNotBank) {
+  PollPacer p;
+  for (int i = 0; i < 20; ++i) p.Reserve(0, 10);  // 10 at once, 10 booked over the next second
+  // A minute later: one second's worth at once again, not a minute's worth.
+  int at_once = 0;
+  while (p.Reserve(60000, 10) == 0) ++at_once;
+  EXPECT_EQ(at_once, 10);
+}
+
+TEST(PollPacer, NoBudgetNoWait) {
+  PollPacer p;
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(p.Reserve(0, 0), 0);
+  EXPECT_EQ(p.Reserve(0, std::nan("")), 0);
 }
 
 // ------------------------------------------------------------ single decisions
@@ -227,16 +290,25 @@ TEST(PollPolicy, HistoryPlacesTheFirstLookBeforeTheLearnedRunTime) {
   EXPECT_EQ(NextPollDelayMs(in, m, Cfg()), 5000);
 }
 
-TEST(PollPolicy, SpreadWidensTheWindow) {
+TEST(PollPolicy, SpreadWidensTheWindowUpToTheCap) {
   DurationModel tight, wide;
   for (int i = 0; i < 50; ++i) tight.Observe("gen4_turbo", 5, 40000);
-  for (int i = 0; i < 50; ++i) wide.Observe("gen4_turbo", 5, i % 2 ? 30000 : 50000);  // mean 40, dev 10
+  for (int i = 0; i < 50; ++i) wide.Observe("gen4_turbo", 5, i % 2 ? 30000 : 50000);
+  PollConfig cfg = Cfg();
+  cfg.min_interval_ms = 1000;  // so the minimum does not hide the difference
   PollInput in;
   in.model = "gen4_turbo";
   in.duration_s = 5;
   in.created_at_ms = 0;
   in.now_ms = 25000;  // a look at 25 s found it PENDING
-  EXPECT_GT(NextPollDelayMs(in, wide, Cfg()), NextPollDelayMs(in, tight, Cfg()));
+  const int64_t t = NextPollDelayMs(in, tight, cfg), w = NextPollDelayMs(in, wide, cfg);
+  EXPECT_EQ(t, 3200);  // a fifth of the window's 16 s (up to 41 s: 40 s + one 1 s tick)
+  EXPECT_GT(w, t);
+  // However wide the window, the next look comes at most 5 s after its early end,
+  // so a task that ends there is seen within 5 s.
+  EXPECT_EQ(w, 5000);
+  for (int i = 0; i < 50; ++i) wide.Observe("gen4_turbo", 5, i % 2 ? 30000 : 300000);
+  EXPECT_EQ(NextPollDelayMs(in, wide, cfg), 5000);
 }
 
 TEST(PollPolicy, ProgressOverridesAnInconsistentHistory) {
@@ -302,233 +374,6 @@ TEST(PollPolicy, NeverBelowMinOrAboveMaxWhateverTheInput) {
       }
     }
   }
-}
-
-// ------------------------------------------- measured against the official SDK
-
-// Deterministic PRNG (splitmix64), so the measurement is the same on every run.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : s_(seed) {}
-  double Unit() {  // [0, 1)
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return static_cast<double>(z >> 11) * 0x1.0p-53;
-  }
-  double Uniform(double lo, double hi) { return lo + (hi - lo) * Unit(); }
-
- private:
-  uint64_t s_;
-};
-
-// A task as Runway runs it: queued, then running with linear progress, finished
-// at `finish`; what a GET shows only changes on Runway's 5 s update ticks, whose
-// phase relative to our clock is unknown to the client.
-struct SimTask {
-  int64_t created = 0;
-  int64_t tick_phase = 0;  // first update tick after created
-  int64_t tick = 5000;
-  int64_t start = 0;       // starts running
-  int64_t finish = 0;      // really done
-
-  struct View {
-    TaskStatus status;
-    double progress;
-  };
-  View At(int64_t t) const {
-    if (t < created + tick_phase) return {TaskStatus::kPending, -1};
-    const int64_t tau = created + tick_phase + (t - created - tick_phase) / tick * tick;  // last tick
-    if (tau >= finish) return {TaskStatus::kSucceeded, -1};
-    if (tau < start) return {TaskStatus::kPending, -1};
-    const double p = static_cast<double>(tau - start) / static_cast<double>(finish - start);
-    return {TaskStatus::kRunning, std::floor(p * 100) / 100};  // Runway shows two decimals
-  }
-  // When a poll can first see SUCCEEDED.
-  int64_t VisibleFinish() const {
-    const int64_t first = created + tick_phase;
-    if (finish <= first) return first;
-    return first + (finish - first + tick - 1) / tick * tick;
-  }
-};
-
-struct Workload {
-  double queue_lo_ms = 0, queue_hi_ms = 3000;   // time PENDING before running
-  double run_lo_ms = 10000, run_hi_ms = 30000;  // created -> really finished
-};
-
-std::vector<SimTask> MakeTasks(int n, uint64_t seed, double scale, const Workload& w = Workload()) {
-  Rng rng(seed);
-  std::vector<SimTask> tasks;
-  int64_t clock = 1'000'000;
-  for (int i = 0; i < n; ++i) {
-    SimTask t;
-    t.created = clock;
-    t.tick = std::llround(5000 * scale);
-    t.tick_phase = std::llround(rng.Uniform(0, 5000) * scale);
-    t.start = clock + std::llround(rng.Uniform(w.queue_lo_ms, w.queue_hi_ms) * scale);
-    t.finish = std::max<int64_t>(t.start + t.tick, clock + std::llround(rng.Uniform(w.run_lo_ms, w.run_hi_ms) * scale));
-    tasks.push_back(t);
-    clock += std::llround(rng.Uniform(1000, 60000) * scale);
-  }
-  return tasks;
-}
-
-struct Measured {
-  double mean_polls = 0;
-  int64_t p95_delay_real = 0;     // from the real finish
-  int64_t p95_delay_visible = 0;  // from the first moment a poll could see it
-  int64_t min_gap = INT64_MAX;    // closest two polls of one task (or create -> first poll)
-};
-
-int64_t P95(std::vector<int64_t> v) {
-  std::sort(v.begin(), v.end());
-  return v[static_cast<size_t>(std::ceil(0.95 * static_cast<double>(v.size()))) - 1];
-}
-
-Measured Summarise(const std::vector<int>& polls, const std::vector<int64_t>& real,
-                   const std::vector<int64_t>& visible, int64_t min_gap) {
-  Measured m;
-  double sum = 0;
-  for (int p : polls) sum += p;
-  m.mean_polls = sum / static_cast<double>(polls.size());
-  m.p95_delay_real = P95(real);
-  m.p95_delay_visible = P95(visible);
-  m.min_gap = min_gap;
-  return m;
-}
-
-// The official SDK: sleep 6 s +/- 1.5 s, GET, until terminal.
-Measured RunSdk(const std::vector<SimTask>& tasks, uint64_t seed, double scale) {
-  Rng rng(seed);
-  std::vector<int> polls;
-  std::vector<int64_t> real, visible;
-  int64_t min_gap = INT64_MAX;
-  for (const SimTask& task : tasks) {
-    int64_t t = task.created;
-    int n = 0;
-    while (true) {
-      const int64_t gap = std::llround(rng.Uniform(4500, 7500) * scale);
-      min_gap = std::min(min_gap, gap);
-      t += gap;
-      ++n;
-      if (IsTerminal(task.At(t).status)) break;
-    }
-    polls.push_back(n);
-    real.push_back(t - task.finish);
-    visible.push_back(t - task.VisibleFinish());
-  }
-  return Summarise(polls, real, visible, min_gap);
-}
-
-// runwayd: NextPollDelayMs after the create and after every poll, learning run
-// times as the daemon does (seen terminal, minus half the last gap, at most half a tick).
-Measured RunPolicy(const std::vector<SimTask>& tasks, const PollConfig& cfg) {
-  DurationModel model;
-  std::vector<int> polls;
-  std::vector<int64_t> real, visible;
-  int64_t min_gap = INT64_MAX;
-  for (const SimTask& task : tasks) {
-    PollInput in;
-    in.model = "gen4_turbo";
-    in.duration_s = 5;
-    in.status = TaskStatus::kPending;
-    in.created_at_ms = task.created;
-    in.now_ms = task.created;
-    int n = 0;
-    int64_t last = task.created;
-    while (true) {
-      const int64_t delay = NextPollDelayMs(in, model, cfg);
-      min_gap = std::min(min_gap, delay);
-      const int64_t t = in.now_ms + delay;
-      ++n;
-      const SimTask::View v = task.At(t);
-      if (IsTerminal(v.status)) {
-        const int64_t slack = std::min((t - last) / 2, task.tick / 2);
-        model.Observe(in.model, in.duration_s, t - task.created - slack);
-        real.push_back(t - task.finish);
-        visible.push_back(t - task.VisibleFinish());
-        break;
-      }
-      if (n > 1000) ADD_FAILURE() << "task never seen finished";
-      in.prev_poll_ms = n > 1 ? in.now_ms : 0;
-      in.prev_progress = in.status == TaskStatus::kRunning ? in.progress : -1;
-      in.status = v.status;
-      in.progress = v.progress;
-      if (v.status == TaskStatus::kRunning && in.running_since_ms == 0) in.running_since_ms = t;
-      in.now_ms = t;
-      last = t;
-    }
-    polls.push_back(n);
-  }
-  return Summarise(polls, real, visible, min_gap);
-}
-
-void ExpectFewerPollsAndNoSlowerDetection(double scale, const Workload& w = Workload(),
-                                          double max_poll_ratio = 0.6) {
-  PollConfig cfg;
-  cfg.time_scale = scale;
-  const std::vector<SimTask> tasks = MakeTasks(2000, 42, scale, w);
-  const Measured sdk = RunSdk(tasks, 7, scale);
-  const Measured ours = RunPolicy(tasks, cfg);
-  std::printf(
-      "[ measured ] scale %.2f: polls/task %.2f vs SDK %.2f (%.0f%%); p95 detection from real finish %lld vs SDK "
-      "%lld ms, from visible finish %lld vs SDK %lld ms; min gap %lld ms\n",
-      scale, ours.mean_polls, sdk.mean_polls, 100 * ours.mean_polls / sdk.mean_polls,
-      static_cast<long long>(ours.p95_delay_real), static_cast<long long>(sdk.p95_delay_real),
-      static_cast<long long>(ours.p95_delay_visible), static_cast<long long>(sdk.p95_delay_visible),
-      static_cast<long long>(ours.min_gap));
-  // (a) fewer polls: at most 60% of the SDK's on the same tasks.
-  EXPECT_LE(ours.mean_polls, max_poll_ratio * sdk.mean_polls);
-  // (b) no slower detection at the 95th percentile, from the real finish and from
-  //     the moment Runway shows it.
-  EXPECT_LE(ours.p95_delay_real, sdk.p95_delay_real);
-  EXPECT_LE(ours.p95_delay_visible, sdk.p95_delay_visible);
-  // (c) never two polls of a task closer than min_interval (scaled).
-  EXPECT_GE(ours.min_gap, std::llround(cfg.min_interval_ms * scale));
-}
-
-TEST(PollPolicyVsSdk, FewerPollsSameDetectionAtFullSpeed) { ExpectFewerPollsAndNoSlowerDetection(1.0); }
-
-TEST(PollPolicyVsSdk, FewerPollsSameDetectionAtSimulatorTimeScale) { ExpectFewerPollsAndNoSlowerDetection(0.05); }
-
-// The same goals on other shapes of work, so the policy is not tuned to one
-// (the real Runway runs minutes-long tasks, behind queues).
-TEST(PollPolicyVsSdk, LongTasksWithAQueue) {
-  Workload w;
-  w.queue_lo_ms = 0;
-  w.queue_hi_ms = 20000;
-  w.run_lo_ms = 40000;
-  w.run_hi_ms = 80000;
-  ExpectFewerPollsAndNoSlowerDetection(1.0, w);
-}
-
-TEST(PollPolicyVsSdk, LongTasksNoQueue) {
-  Workload w;
-  w.queue_lo_ms = 0;
-  w.queue_hi_ms = 2000;
-  w.run_lo_ms = 60000;
-  w.run_hi_ms = 120000;
-  ExpectFewerPollsAndNoSlowerDetection(1.0, w);
-}
-
-TEST(PollPolicyVsSdk, LongQueueShortRun) {
-  Workload w;
-  w.queue_lo_ms = 0;
-  w.queue_hi_ms = 40000;
-  w.run_lo_ms = 45000;
-  w.run_hi_ms = 60000;
-  ExpectFewerPollsAndNoSlowerDetection(1.0, w);
-}
-
-TEST(PollPolicyVsSdk, ShortSteadyTasks) {
-  Workload w;
-  w.run_lo_ms = 14000;
-  w.run_hi_ms = 16000;
-  // Short, predictable tasks leave little to save: 3.4 SDK polls, one of them the
-  // first look at the task.
-  ExpectFewerPollsAndNoSlowerDetection(1.0, w, 0.75);
 }
 
 }  // namespace
