@@ -78,6 +78,17 @@ void Engine::BuildWrite(Task* t) {
       e.refund_credits.reset();
       w->result_no_refund = EncodeResult(e);
     }
+    if (!t->admitted && !duplicate && !e.replayed) {
+      // Never admitted, so the replay marker was not read here: kFinish reads it and
+      // pushes these instead when it existed.
+      e.replayed = true;
+      if (refund) e.refund_credits = *j.charged;
+      w->result_replayed = EncodeResult(e);
+      if (refund) {
+        e.refund_credits.reset();
+        w->result_no_refund_replayed = EncodeResult(e);
+      }
+    }
   }
   if (refund) {
     RefundEvent r;

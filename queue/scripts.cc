@@ -88,13 +88,19 @@ end
 -- The ledger first: if it failed (it cannot, short of a corrupt record), nothing
 -- else would have been written and the retried finish would write it all once.
 if owned then settle(ARGV[12], KEYS[1], tonumber(ARGV[11])) end
-local refunded, result = 0, ARGV[3]
+-- A job never admitted did not read its replay marker: its finish does (and ends it).
+local replayed = false
+if not owned and ARGV[1] ~= '' then
+  replayed = redis.call('DEL', ARGV[12] .. ':replayed:' .. ARGV[1]) == 1 and ARGV[14] ~= ''
+end
+local refunded, result = 0, replayed and ARGV[14] or ARGV[3]
 if ARGV[4] ~= '' and ARGV[1] ~= '' then
   if redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[8]) then
     redis.call('LPUSH', KEYS[4], ARGV[4])
     refunded = 1
   else
-    result = ARGV[13]  -- refunded before (a replay): the result must not promise another
+    -- refunded before (a replay): the result must not promise another
+    result = replayed and ARGV[15] or ARGV[13]
   end
 end
 if result ~= '' then redis.call('LPUSH', KEYS[3], result) end
@@ -102,8 +108,6 @@ if ARGV[7] ~= '' then redis.call('LPUSH', KEYS[8], ARGV[7]) end
 if owned then
   redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[2], ARGV[1])
-elseif ARGV[1] ~= '' then
-  redis.call('DEL', ARGV[12] .. ':replayed:' .. ARGV[1])  -- never admitted: its replay marker ends here
 end
 if ARGV[9] ~= '' then redis.call('SET', KEYS[6], ARGV[9], 'EX', ARGV[5]) end
 return refunded

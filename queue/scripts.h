@@ -42,7 +42,9 @@ extern const std::string kUpdateOwned;
 // done, processing, dead. ARGV: id, daemon, result, refund, done_ttl_s, raw,
 // dead, refund_ttl_s, done_value, owned(1/0), final_cost (-1 unknown, -2 assume charged),
 // prefix, result_without_refund (pushed instead of the result when a refund was
-// emitted before, e.g. for a replayed job; '' when the result promises no refund).
+// emitted before, e.g. for a replayed job; '' when the result promises no refund),
+// result_replayed, result_without_refund_replayed (a job never admitted: pushed instead
+// of the two before when its replay marker existed, which this call deletes; '' none).
 // A job that was never admitted (owned=0) is written only by the call that removes
 // its raw from the processing list, so a finish repeated after a lost reply writes
 // nothing twice. Returns 1 when a refund was pushed, 0 when not, "not_owner" when

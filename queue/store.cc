@@ -134,7 +134,8 @@ void JobStore::Finish(const FinishWrite& w, std::function<void(bool, int)> cb) {
   std::string done_ttl = std::to_string(opts_.done_ttl_s), refund_ttl = std::to_string(opts_.refund_ttl_s);
   Eval(scripts::kFinish, {k1, k2, k3, k4, k5, k6, k7, k8},
        {w.id, keys_.daemon, w.result, w.refund, done_ttl, w.raw, w.dead, refund_ttl, w.done_value,
-        w.owned ? "1" : "0", final_cost, keys_.prefix, w.result_no_refund},
+        w.owned ? "1" : "0", final_cost, keys_.prefix, w.result_no_refund, w.result_replayed,
+        w.result_no_refund_replayed},
        [cb = std::move(cb)](redisReply* r) {
          if (IsError(r, "finish")) return cb(false, 0);
          if (r->type == REDIS_REPLY_INTEGER) return cb(true, static_cast<int>(r->integer));

@@ -78,6 +78,9 @@ struct FinishWrite {
   std::string reply_to;    // list for the result
   std::string result;      // result event JSON
   std::string result_no_refund;  // the same without its refund, if it has one
+  // Never admitted (its replay marker unread): the two above with "replayed": true,
+  // pushed instead when kFinish finds the marker. Empty: no such variant.
+  std::string result_replayed, result_no_refund_replayed;
   std::string refund;      // refund event JSON
   std::string dead;        // dead-letter entry JSON
   std::string raw;         // remove this raw from the processing list (not yet admitted)

@@ -376,6 +376,8 @@ TEST(Replay, OneClassGoesBackRunsAgainAndIsNotRefundedTwice) {
   auto bad_results = ResultsFor(r, "rp_bad");
   ASSERT_EQ(bad_results.size(), 2u);
   EXPECT_EQ(bad_results[1].refund, -1) << "no second refund event, so the result promises none";
+  EXPECT_FALSE(bad_results[0].replayed);
+  EXPECT_TRUE(bad_results[1].replayed) << "never admitted, yet its finish read the replay marker";
   EXPECT_EQ(r.Int({"EXISTS", "runway:replayed:rp_bad"}), 0) << "its finish consumed the replay marker";
   EXPECT_EQ(DeadList(r).back().job, kBadJob);
 }
