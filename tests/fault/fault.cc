@@ -1,5 +1,6 @@
 // tests/fault/fault.cc — see fault.h.
 #include "fault.h"
+#include "outcomes.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -215,37 +216,6 @@ void Producer::Run(int port, std::vector<std::vector<std::string>> batches, doub
 
 namespace {
 
-struct Result {
-  std::string id, status, error_class, task_id, duplicate_of;
-  int64_t attempts = 0;
-  int64_t refund = -1;
-};
-
-std::vector<Result> ReadResults(harness::Redis& r, std::vector<std::string>* bad) {
-  std::vector<Result> out;
-  simdjson::dom::parser p;
-  for (const auto& s : r.List("runway:results")) {
-    simdjson::dom::element e;
-    std::string_view sv;
-    if (p.parse(s).get(e) || e["id"].get_string().get(sv)) {
-      bad->push_back("result is not JSON with an id: " + s.substr(0, 200));
-      continue;
-    }
-    Result x;
-    x.id = std::string(sv);
-    if (!e["status"].get_string().get(sv)) x.status = std::string(sv);
-    if (!e["task_id"].get_string().get(sv)) x.task_id = std::string(sv);
-    if (!e["duplicate_of"].get_string().get(sv)) x.duplicate_of = std::string(sv);
-    int64_t n = 0;
-    if (!e["attempts"].get_int64().get(n)) x.attempts = n;
-    if (!e["error"]["class"].get_string().get(sv)) x.error_class = std::string(sv);
-    auto refund = e["refund"];
-    if (refund.is_object() && !refund["credits"].get_int64().get(n)) x.refund = n;
-    out.push_back(std::move(x));
-  }
-  return out;
-}
-
 std::vector<std::string> Scan(harness::Redis& r, const std::string& pattern) {
   std::vector<std::string> keys;
   std::string cursor = "0";
@@ -292,7 +262,7 @@ Audit AuditRun(harness::Stack& s, const std::vector<JobSpec>& jobs) {
     if (a.bad_ids.size() < 30) a.bad_ids.push_back(id);
   };
   std::vector<std::string> unreadable;
-  const std::vector<Result> results = ReadResults(r, &unreadable);
+  const std::vector<harness::ResultEvent> results = harness::ReadResults(r, "runway:results", &unreadable);
   for (auto& b : unreadable) note(b);
   a.foreign_results += unreadable.size();
   a.jobs = jobs.size();
@@ -303,7 +273,7 @@ Audit AuditRun(harness::Stack& s, const std::vector<JobSpec>& jobs) {
     by_id[j.id] = &j;
     by_seed[j.seed] = &j;
   }
-  std::map<std::string, std::vector<const Result*>> per;
+  std::map<std::string, std::vector<const harness::ResultEvent*>> per;
   for (const auto& x : results) {
     if (!by_id.count(x.id)) {
       ++a.foreign_results;
@@ -339,25 +309,19 @@ Audit AuditRun(harness::Stack& s, const std::vector<JobSpec>& jobs) {
 
   // Refund events.
   std::map<std::string, int64_t> refunds;
-  {
-    simdjson::dom::parser p;
-    for (const auto& sj : r.List("runway:refunds")) {
-      simdjson::dom::element e;
-      std::string_view id;
-      int64_t credits = 0;
-      if (p.parse(sj).get(e) || e["refund_id"].get_string().get(id) || e["credits"].get_int64().get(credits)) {
-        ++a.refund_mismatches;
-        note("bad refund event: " + sj.substr(0, 200));
-        continue;
-      }
-      ++a.refunds;
-      a.refunded_credits += credits;
-      if (refunds.count(std::string(id))) {
-        ++a.refunds_twice;
-        note("refund emitted twice for " + std::string(id));
-      }
-      refunds[std::string(id)] = credits;
+  std::vector<std::string> bad_refunds;
+  for (const auto& ev : harness::ReadRefunds(r, "runway:refunds", &bad_refunds)) {
+    ++a.refunds;
+    a.refunded_credits += ev.credits;
+    if (refunds.count(ev.refund_id)) {
+      ++a.refunds_twice;
+      note("refund emitted twice for " + ev.refund_id);
     }
+    refunds[ev.refund_id] = ev.credits;
+  }
+  for (const auto& b : bad_refunds) {
+    ++a.refund_mismatches;
+    note(b);
   }
 
   for (const auto& j : jobs) {
@@ -370,13 +334,13 @@ Audit AuditRun(harness::Stack& s, const std::vector<JobSpec>& jobs) {
       ++a.duplicate_results;
       bad(j.id);
       std::string v = "job " + j.id + " has " + std::to_string(it->second.size()) + " results:";
-      for (const Result* x : it->second)
+      for (const harness::ResultEvent* x : it->second)
         v += " [" + x->status + " " + x->error_class + (x->duplicate_of.empty() ? "" : " duplicate") + " attempts " +
              std::to_string(x->attempts) + "]";
       note(v);
     }
     // The oldest result is the one the platform acted on (ReadResults: oldest first).
-    const Result& x = *it->second.front();
+    const harness::ResultEvent& x = *it->second.front();
     const bool ok = x.status == "succeeded";
     const bool unknown = x.error_class == "outcome_unknown";
     ok ? ++a.succeeded : ++a.failed;

@@ -16,39 +16,12 @@
 #include <set>
 
 #include "harness.h"
+#include "outcomes.h"
 
 using namespace harness;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct ChaosResult {
-  std::string id, status, cls;
-  int64_t attempts = 0, refund = -1;
-};
-
-std::vector<ChaosResult> ChaosResults(Redis& r) {
-  std::vector<ChaosResult> out;
-  simdjson::dom::parser p;
-  for (const auto& s : r.List("runway:results")) {
-    simdjson::dom::element e;
-    std::string_view id, st;
-    if (p.parse(s).get(e) || e["id"].get_string().get(id) || e["status"].get_string().get(st)) {
-      ADD_FAILURE() << "bad result: " << s;
-      continue;
-    }
-    ChaosResult x;
-    x.id = id;
-    x.status = st;
-    x.attempts = e["attempts"].get_int64().value_unsafe();
-    std::string_view cls;
-    if (!e["error"]["class"].get_string().get(cls)) x.cls = cls;
-    int64_t credits = 0;
-    if (!e["refund"]["credits"].get_int64().get(credits)) x.refund = credits;
-    out.push_back(x);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -83,7 +56,7 @@ TEST(Chaos, ThousandJobsUnderChaosKeepTheMoneyInvariants) {
   std::this_thread::sleep_for(500ms);  // nothing more may arrive
 
   // Exactly one result per job.
-  auto results = ChaosResults(r);
+  auto results = ReadResults(r);
   std::map<std::string, int> seen;
   for (const auto& x : results) ++seen[x.id];
   for (const auto& [id, c] : charged) EXPECT_EQ(seen[id], 1) << "results of job " << id;
@@ -106,12 +79,12 @@ TEST(Chaos, ThousandJobsUnderChaosKeepTheMoneyInvariants) {
     if (x.status == "succeeded") {
       ++succeeded;
       EXPECT_EQ(m, x.attempts) << x.id << " succeeded";
-    } else if (x.cls == "outcome_unknown") {
+    } else if (x.error_class == "outcome_unknown") {
       ++unknown;
       EXPECT_LE(m, x.attempts) << x.id << " outcome_unknown";
     } else {
       ++other_failed;
-      EXPECT_EQ(m, x.attempts) << x.id << " " << x.status << " " << x.cls;
+      EXPECT_EQ(m, x.attempts) << x.id << " " << x.status << " " << x.error_class;
     }
   }
   // Nothing is configured to fail tasks or to resubmit: at most one task per job (none
@@ -149,7 +122,7 @@ TEST(Chaos, ThousandJobsUnderChaosKeepTheMoneyInvariants) {
     if (type == "outcome_unknown" && !e["job"].get_string().get(job)) ++unknown_events[std::string(job)];
   }
   for (const auto& x : results) {
-    if (x.cls == "outcome_unknown") {
+    if (x.error_class == "outcome_unknown") {
       EXPECT_EQ(unknown_events[x.id], 1) << x.id;
     }
   }

@@ -9,64 +9,12 @@
 #include <simdjson.h>
 
 #include "harness.h"
+#include "outcomes.h"
 
 using namespace harness;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct Result {
-  std::string id, status, error_class, model;
-  int64_t attempts = 0;
-  int64_t refund = -1;  // -1: null
-  std::string duplicate_of;
-  bool has_output = false;
-};
-
-std::vector<Result> Results(Redis& r, const std::string& key = "runway:results") {
-  std::vector<Result> out;
-  simdjson::dom::parser p;
-  for (const auto& s : r.List(key)) {
-    simdjson::dom::element e;
-    if (p.parse(s).get(e)) {
-      ADD_FAILURE() << "result is not JSON: " << s;
-      continue;
-    }
-    Result x;
-    x.id = std::string(e["id"].get_string().value_unsafe());
-    x.status = std::string(e["status"].get_string().value_unsafe());
-    x.model = std::string(e["model"].get_string().value_unsafe());
-    x.attempts = e["attempts"].get_int64().value_unsafe();
-    x.has_output = e["output"].is_array();
-    if (x.status != "succeeded") {
-      x.error_class = std::string(e["error"]["class"].get_string().value_unsafe());
-      auto refund = e["refund"];
-      if (refund.is_object()) x.refund = refund["credits"].get_int64().value_unsafe();
-      std::string_view dup;
-      if (!e["duplicate_of"].get_string().get(dup)) x.duplicate_of = std::string(dup);
-    }
-    out.push_back(x);
-  }
-  return out;
-}
-
-// refund id -> credits; fails the test on a duplicate refund id.
-std::map<std::string, int64_t> Refunds(Redis& r) {
-  std::map<std::string, int64_t> out;
-  simdjson::dom::parser p;
-  for (const auto& s : r.List("runway:refunds")) {
-    simdjson::dom::element e;
-    std::string_view id;
-    int64_t credits = 0;
-    if (p.parse(s).get(e) || e["refund_id"].get_string().get(id) || e["credits"].get_int64().get(credits)) {
-      ADD_FAILURE() << "bad refund event: " << s;
-      continue;
-    }
-    EXPECT_EQ(out.count(std::string(id)), 0u) << "refund emitted twice for " << id;
-    out[std::string(id)] = credits;
-  }
-  return out;
-}
 
 // seed -> tasks the simulator created with that seed.
 std::map<int64_t, int64_t> Creations(Stack& s) {
@@ -118,12 +66,12 @@ bool WaitResults(Redis& r, size_t n, std::chrono::milliseconds t) {
 // Every job exactly once; refunds equal the failed charged jobs; no second create
 // for any attempt except those reported outcome_unknown; nothing left in flight.
 void CheckInvariants(Stack& s, const std::map<std::string, int64_t>& charged) {
-  auto results = Results(s.redis());
+  auto results = ReadResults(s.redis());
   std::map<std::string, int> seen;
   for (const auto& r : results) ++seen[r.id];
   for (const auto& [id, c] : charged) EXPECT_EQ(seen[id], 1) << "job " << id << " results";
   EXPECT_EQ(results.size(), charged.size());
-  auto refunds = Refunds(s.redis());
+  auto refunds = RefundsById(s.redis());
   std::map<std::string, int64_t> expected;
   for (const auto& r : results)
     if (r.status != "succeeded" && charged.at(r.id) > 0) expected[r.id] = charged.at(r.id);
@@ -155,7 +103,7 @@ TEST(EndToEnd, TwoHundredMixedJobsWithFailures) {
   ASSERT_TRUE(WaitResults(s.redis(), 200, 90s)) << s.Logs();
   std::this_thread::sleep_for(300ms);  // nothing more may arrive
   CheckInvariants(s, charged);
-  auto results = Results(s.redis());
+  auto results = ReadResults(s.redis());
   int failed = 0, succeeded = 0;
   for (const auto& r : results) (r.status == "succeeded" ? succeeded : failed)++;
   EXPECT_GT(failed, 0);
@@ -185,7 +133,7 @@ TEST(EndToEnd, MalformedJobsAreDeadLetteredWhileGoodJobsComplete) {
   }
   ASSERT_TRUE(WaitResults(r, 11, 30s)) << s.Logs();
   std::this_thread::sleep_for(300ms);
-  auto results = Results(r);
+  auto results = ReadResults(r);
   ASSERT_EQ(results.size(), 11u);
   int ok = 0;
   for (const auto& x : results) {
@@ -200,7 +148,7 @@ TEST(EndToEnd, MalformedJobsAreDeadLetteredWhileGoodJobsComplete) {
   }
   EXPECT_EQ(ok, 10);
   EXPECT_EQ(r.Int({"LLEN", "runway:dead"}), 4);
-  auto refunds = Refunds(r);
+  auto refunds = RefundsById(r);
   EXPECT_EQ(refunds, (std::map<std::string, int64_t>{{"bad1", 10}}));
   EXPECT_TRUE(s.daemon(0).running());
   EXPECT_EQ(r.Int({"LLEN", "runway:processing:d1"}), 0);
@@ -223,7 +171,7 @@ TEST(EndToEnd, ExhaustedAccountFailsWithInsufficientCreditsAndRefunds) {
     s.redis().Push("runway:jobs", MakeJob(id, "image_to_video", "gen4_turbo", 5, 26, 700 + i));
   }
   ASSERT_TRUE(WaitResults(s.redis(), 20, 30s)) << s.Logs();
-  auto results = Results(s.redis());
+  auto results = ReadResults(s.redis());
   int succeeded = 0, insufficient = 0;
   for (const auto& x : results) {
     if (x.status == "succeeded") ++succeeded;
@@ -234,7 +182,7 @@ TEST(EndToEnd, ExhaustedAccountFailsWithInsufficientCreditsAndRefunds) {
   }
   EXPECT_EQ(succeeded, 8);
   EXPECT_EQ(insufficient, 12);
-  EXPECT_EQ(Refunds(s.redis()).size(), 12u);
+  EXPECT_EQ(RefundsById(s.redis()).size(), 12u);
   // The ledger knew: Runway never had to refuse a create for lack of credits.
   EXPECT_EQ(s.SimGet("/_sim/stats").find("\"400\""), std::string::npos) << s.SimGet("/_sim/stats");
   auto acct = s.redis().Cmd({"HGET", "runway:account:main", "estimate"});
@@ -291,13 +239,13 @@ TEST(EndToEnd, DuplicateIdIsNotSubmittedTwice) {
   s.redis().Push("runway:jobs", job);
   s.redis().Push("runway:jobs", job);
   ASSERT_TRUE(WaitResults(s.redis(), 2, 30s)) << s.Logs();
-  auto results = Results(s.redis());
+  auto results = ReadResults(s.redis());
   ASSERT_EQ(results.size(), 2u);
   int dups = 0;
   for (const auto& x : results) dups += x.duplicate_of == "same";
   EXPECT_EQ(dups, 1);
   EXPECT_EQ(Creations(s)[900], 1);
-  EXPECT_TRUE(Refunds(s.redis()).empty());
+  EXPECT_TRUE(RefundsById(s.redis()).empty());
   // Pushed again after it finished: remembered for the dedup window.
   s.redis().Push("runway:jobs", job);
   ASSERT_TRUE(WaitResults(s.redis(), 3, 30s)) << s.Logs();

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "outcomes.h"
 #include "ledger/scripts.h"
 
 using namespace harness;
@@ -118,53 +119,12 @@ struct World {
 
 // ---- what the daemon wrote -------------------------------------------------------
 
-struct Result {
-  std::string id, status, error_class, model, account;
-  int64_t attempts = 0;
-  int64_t refund = -1;  // -1: null
-};
-
-std::map<std::string, Result> Results(Redis& r, std::map<std::string, int>* counts = nullptr) {
-  std::map<std::string, Result> out;
-  simdjson::dom::parser p;
-  for (const auto& s : r.List("runway:results")) {
-    simdjson::dom::element e;
-    if (p.parse(s).get(e)) {
-      ADD_FAILURE() << "result is not JSON: " << s;
-      continue;
-    }
-    Result x;
-    std::string_view sv;
-    if (!e["id"].get_string().get(sv)) x.id = std::string(sv);
-    if (!e["status"].get_string().get(sv)) x.status = std::string(sv);
-    if (!e["model"].get_string().get(sv)) x.model = std::string(sv);
-    if (!e["account"].get_string().get(sv)) x.account = std::string(sv);
-    int64_t n = 0;
-    if (!e["attempts"].get_int64().get(n)) x.attempts = n;
-    if (x.status != "succeeded") {
-      if (!e["error"]["class"].get_string().get(sv)) x.error_class = std::string(sv);
-      if (!e["refund"]["credits"].get_int64().get(n)) x.refund = n;
-    }
+// id -> its result; `counts` gets how many results each id has.
+std::map<std::string, ResultEvent> Results(Redis& r, std::map<std::string, int>* counts = nullptr) {
+  std::map<std::string, ResultEvent> out;
+  for (auto& x : ReadResults(r)) {
     if (counts) ++(*counts)[x.id];
-    out[x.id] = x;
-  }
-  return out;
-}
-
-// refund id -> credits; fails the test on a refund emitted twice.
-std::map<std::string, int64_t> Refunds(Redis& r) {
-  std::map<std::string, int64_t> out;
-  simdjson::dom::parser p;
-  for (const auto& s : r.List("runway:refunds")) {
-    simdjson::dom::element e;
-    std::string_view id;
-    int64_t credits = 0;
-    if (p.parse(s).get(e) || e["refund_id"].get_string().get(id) || e["credits"].get_int64().get(credits)) {
-      ADD_FAILURE() << "bad refund event: " << s;
-      continue;
-    }
-    EXPECT_EQ(out.count(std::string(id)), 0u) << "refund emitted twice for " << id;
-    out[std::string(id)] = credits;
+    out[x.id] = std::move(x);
   }
   return out;
 }
@@ -523,7 +483,7 @@ TEST(LedgerRandomized, ThreeAccountsTwoDaemonsMixedJobsAndATopUp) {
   EXPECT_EQ(results.size(), total);
   for (const auto& [id, n] : counts) EXPECT_EQ(n, 1) << "job " << id << " has " << n << " results";
   for (const auto& [id, p] : by_id) EXPECT_EQ(results.count(id), 1u) << "no result for " << id;
-  auto refunds = Refunds(r);
+  auto refunds = RefundsById(r);
   int64_t refund_sum = 0, charged_failed_sum = 0;
   std::map<std::string, int64_t> expected_refunds;
   for (const auto& [id, x] : results) {
@@ -649,7 +609,7 @@ TEST(LedgerFocused, FallbackWhenThePrimaryModelIsTooExpensiveEverywhere) {
   EXPECT_EQ(st.balance["second"], 210);
   EXPECT_EQ(st.balance["main"], 200);
   EXPECT_EQ(st.responses["400"], 0) << st.raw;
-  EXPECT_TRUE(Refunds(r).empty());
+  EXPECT_TRUE(RefundsById(r).empty());
   ASSERT_TRUE(WaitReconciledAfter(r, {"main", "second"}, WallMs() + 20, 5s));
   CheckLedgerAtRest(w, {"main", "second"});
 }
@@ -675,7 +635,7 @@ TEST(LedgerFocused, CreditWaitIsRescuedByATopUp) {
   auto x = Results(r)["c2"];
   EXPECT_EQ(x.status, "succeeded") << x.error_class;
   EXPECT_LT(rescue_ms, 5000) << "the top-up should be seen within one reconcile interval";
-  EXPECT_TRUE(Refunds(r).empty());
+  EXPECT_TRUE(RefundsById(r).empty());
   // The first reading after the top-up: before 5, after 105, drift -100.
   bool found = false;
   auto events = Events(r);
@@ -710,7 +670,7 @@ TEST(LedgerFocused, CreditWaitExpiresWithInsufficientCreditsAndARefund) {
   EXPECT_EQ(x.status, "failed");
   EXPECT_EQ(x.error_class, "upstream_insufficient_credits");
   EXPECT_EQ(x.refund, 26);
-  EXPECT_EQ(Refunds(r), (std::map<std::string, int64_t>{{"e1", 26}}));
+  EXPECT_EQ(RefundsById(r), (std::map<std::string, int64_t>{{"e1", 26}}));
   EXPECT_GE(took, 1900) << "failed before credit_wait_s";
   EXPECT_LT(took, 6000);
   SimStats st = Stats(w.s);

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "outcomes.h"
 
 using namespace harness;
 using namespace std::chrono_literals;
@@ -86,43 +87,9 @@ std::vector<Dead> DeadList(Redis& r, const std::string& key = "runway:dead") {
   return out;
 }
 
-struct Result {
-  std::string id, status, error_class, taken_at, finished_at;
-  int64_t refund = -1;  // -1: null
-  bool replayed = false;
-  bool duplicate = false;
-};
-
-// runway:results, oldest first.
-std::vector<Result> Results(Redis& r) {
-  std::vector<Result> out;
-  simdjson::dom::parser p;
-  for (const auto& s : r.List("runway:results")) {
-    simdjson::dom::element e;
-    if (p.parse(s).get(e)) {
-      ADD_FAILURE() << "result is not JSON: " << s;
-      continue;
-    }
-    Result x;
-    std::string_view v;
-    if (!e["id"].get_string().get(v)) x.id = std::string(v);
-    if (!e["status"].get_string().get(v)) x.status = std::string(v);
-    if (!e["error"]["class"].get_string().get(v)) x.error_class = std::string(v);
-    if (!e["timings"]["taken_at"].get_string().get(v)) x.taken_at = std::string(v);
-    if (!e["timings"]["finished_at"].get_string().get(v)) x.finished_at = std::string(v);
-    int64_t credits = 0;
-    if (!e["refund"]["credits"].get_int64().get(credits)) x.refund = credits;
-    bool b = false;
-    if (!e["replayed"].get_bool().get(b)) x.replayed = b;
-    x.duplicate = !e["duplicate_of"].get_string().get(v);
-    out.push_back(x);
-  }
-  return out;
-}
-
-std::vector<Result> ResultsFor(Redis& r, const std::string& id) {
-  std::vector<Result> out;
-  for (auto& x : Results(r))
+std::vector<ResultEvent> ResultsFor(Redis& r, const std::string& id) {
+  std::vector<ResultEvent> out;
+  for (auto& x : ReadResults(r))
     if (x.id == id) out.push_back(x);
   return out;
 }
@@ -336,11 +303,11 @@ TEST(Replay, OneClassGoesBackRunsAgainAndIsNotRefundedTwice) {
 
   auto again = ResultsFor(r, "rp_asset");
   ASSERT_EQ(again.size(), 2u);
-  const Result& second = again[1];
+  const ResultEvent& second = again[1];
   EXPECT_EQ(second.status, "failed");
   EXPECT_EQ(second.error_class, "invalid_input");
   EXPECT_TRUE(second.replayed);
-  EXPECT_FALSE(second.duplicate);
+  EXPECT_TRUE(second.duplicate_of.empty());
   EXPECT_EQ(second.refund, -1) << "the refund was emitted the first time: the replayed result offers none";
   // One run after the other, never both at once.
   EXPECT_GE(second.taken_at, first[0].finished_at);
@@ -348,7 +315,7 @@ TEST(Replay, OneClassGoesBackRunsAgainAndIsNotRefundedTwice) {
   auto made = Creations(s);
   EXPECT_EQ(made[101], 2) << "one task per run";
   EXPECT_EQ(made[102], 1);
-  for (const auto& x : Results(r)) EXPECT_FALSE(x.duplicate) << x.id;
+  for (const auto& x : ReadResults(r)) EXPECT_TRUE(x.duplicate_of.empty()) << x.id;
 
   // The dead list: the other two untouched, rp_asset dead again (newest).
   auto dead = DeadList(r);

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "outcomes.h"
 
 using namespace harness;
 using namespace std::chrono_literals;
@@ -41,48 +42,11 @@ constexpr int64_t kCost = 25;          // gen4_turbo, 5 s: what the simulator ta
 
 // ---- results, refunds, events -------------------------------------------------
 
-struct Res {
-  std::string id, status, cls, code, message, task_id, account;
-  bool code_null = true;
-  int64_t attempts = 0;
-  int64_t refund = -1;  // -1: null
-};
-
-std::vector<Res> Results(Redis& r) {
-  std::vector<Res> out;
-  simdjson::dom::parser p;
-  for (const auto& s : r.List("runway:results")) {
-    simdjson::dom::element e;
-    if (p.parse(s).get(e)) {
-      ADD_FAILURE() << "result is not JSON: " << s;
-      continue;
-    }
-    Res x;
-    std::string_view sv;
-    if (!e["id"].get_string().get(sv)) x.id = sv;
-    if (!e["status"].get_string().get(sv)) x.status = sv;
-    if (!e["task_id"].get_string().get(sv)) x.task_id = sv;
-    if (!e["account"].get_string().get(sv)) x.account = sv;
-    int64_t n = 0;
-    if (!e["attempts"].get_int64().get(n)) x.attempts = n;
-    simdjson::dom::object err;
-    if (!e["error"].get_object().get(err)) {
-      if (!err["class"].get_string().get(sv)) x.cls = sv;
-      if (!err["code"].get_string().get(sv)) x.code = sv, x.code_null = false;
-      if (!err["message"].get_string().get(sv)) x.message = sv;
-      simdjson::dom::object refund;
-      if (!e["refund"].get_object().get(refund) && !refund["credits"].get_int64().get(n)) x.refund = n;
-    }
-    out.push_back(x);
-  }
-  return out;
-}
-
 // The one result of job `id` (fails the test when there is not exactly one).
-Res ResultOf(Redis& r, const std::string& id) {
-  Res found;
+ResultEvent ResultOf(Redis& r, const std::string& id) {
+  ResultEvent found;
   int n = 0;
-  for (const auto& x : Results(r))
+  for (const auto& x : ReadResults(r))
     if (x.id == id) found = x, ++n;
   EXPECT_EQ(n, 1) << "results for job " << id;
   return found;
@@ -96,24 +60,6 @@ bool HasResult(Redis& r, const std::string& id) {
 
 bool WaitResult(Redis& r, const std::string& id, std::chrono::milliseconds t = 30s) {
   return WaitFor([&] { return HasResult(r, id); }, t);
-}
-
-// refund id -> credits; fails the test on a duplicate refund id.
-std::map<std::string, int64_t> Refunds(Redis& r) {
-  std::map<std::string, int64_t> out;
-  simdjson::dom::parser p;
-  for (const auto& s : r.List("runway:refunds")) {
-    simdjson::dom::element e;
-    std::string_view id;
-    int64_t credits = 0;
-    if (p.parse(s).get(e) || e["refund_id"].get_string().get(id) || e["credits"].get_int64().get(credits)) {
-      ADD_FAILURE() << "bad refund event: " << s;
-      continue;
-    }
-    EXPECT_EQ(out.count(std::string(id)), 0u) << "refund emitted twice for " << id;
-    out[std::string(id)] = credits;
-  }
-  return out;
 }
 
 // Account events of `type` (about job `job` when given).
@@ -367,21 +313,21 @@ TEST_P(UpstreamRetriedTaskFailure, RetriedAsNewTasksUpToMaxAttemptsThenRefunded)
   ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
   e.r().Push("runway:jobs", Job("f1", 301, std::string("x sim:fail=") + c.hook + " sim:secs=2"));
   ASSERT_TRUE(WaitResult(e.r(), "f1")) << e.s.Logs();
-  Res r = ResultOf(e.r(), "f1");
+  ResultEvent r = ResultOf(e.r(), "f1");
   EXPECT_EQ(r.status, "failed");
-  EXPECT_EQ(r.cls, c.cls) << r.message;
+  EXPECT_EQ(r.error_class, c.cls) << r.error_message;
   EXPECT_EQ(r.attempts, 3);
   EXPECT_EQ(r.refund, kCharged);
   if (std::string(c.hook) == "none") {
-    EXPECT_TRUE(r.code_null) << r.code;
+    EXPECT_TRUE(r.error_code_null) << r.error_code;
   } else {
-    EXPECT_EQ(r.code, c.hook);
+    EXPECT_EQ(r.error_code, c.hook);
   }
   std::this_thread::sleep_for(300ms);  // nothing more may be created
   SimStats st = Stats(e.s);
   EXPECT_EQ(st.Made(301), 3);
   EXPECT_EQ(st.Made(301), r.attempts);
-  EXPECT_EQ(Refunds(e.r()), (std::map<std::string, int64_t>{{"f1", kCharged}}));
+  EXPECT_EQ(RefundsById(e.r()), (std::map<std::string, int64_t>{{"f1", kCharged}}));
   // None of these failures is charged: Runway gave every credit back.
   EXPECT_EQ(st.balance["main"], kBalance);
 }
@@ -402,8 +348,8 @@ TEST(Upstream, MaxAttemptsIsConfigurable) {
   ASSERT_TRUE(e.StartDaemon(d)) << e.s.Logs();
   e.r().Push("runway:jobs", Job("m1", 311, "x sim:fail=INTERNAL sim:secs=2"));
   ASSERT_TRUE(WaitResult(e.r(), "m1")) << e.s.Logs();
-  Res r = ResultOf(e.r(), "m1");
-  EXPECT_EQ(r.cls, "upstream_failure");
+  ResultEvent r = ResultOf(e.r(), "m1");
+  EXPECT_EQ(r.error_class, "upstream_failure");
   EXPECT_EQ(r.attempts, 2);
   std::this_thread::sleep_for(300ms);
   EXPECT_EQ(Stats(e.s).Made(311), 2);
@@ -425,16 +371,16 @@ TEST_P(UpstreamFinalTaskFailure, NeverRetriedAndRefunded) {
   ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
   e.r().Push("runway:jobs", Job("n1", 321, std::string("x sim:fail=") + c.hook + " sim:secs=2"));
   ASSERT_TRUE(WaitResult(e.r(), "n1")) << e.s.Logs();
-  Res r = ResultOf(e.r(), "n1");
+  ResultEvent r = ResultOf(e.r(), "n1");
   EXPECT_EQ(r.status, "failed");
-  EXPECT_EQ(r.cls, c.cls) << r.message;
-  EXPECT_EQ(r.code, c.hook);
+  EXPECT_EQ(r.error_class, c.cls) << r.error_message;
+  EXPECT_EQ(r.error_code, c.hook);
   EXPECT_EQ(r.attempts, 1);
   EXPECT_EQ(r.refund, kCharged);
   std::this_thread::sleep_for(500ms);  // a retry would have been created by now
   SimStats st = Stats(e.s);
   EXPECT_EQ(st.Made(321), 1);
-  EXPECT_EQ(Refunds(e.r()), (std::map<std::string, int64_t>{{"n1", kCharged}}));
+  EXPECT_EQ(RefundsById(e.r()), (std::map<std::string, int64_t>{{"n1", kCharged}}));
   EXPECT_EQ(st.balance["main"], c.charged_upstream ? kBalance - kCost : kBalance);
 }
 
@@ -457,19 +403,19 @@ TEST(Upstream, Validation400FailsInvalidInputWithTheIssueAndNoRetry) {
                                R"("promptImage":"https://cdn.example.com/a.jpg","ratio":"1280:720","duration":5,)"
                                R"("foo":1})"));
   ASSERT_TRUE(WaitResult(e.r(), "v1")) << e.s.Logs();
-  Res r = ResultOf(e.r(), "v1");
+  ResultEvent r = ResultOf(e.r(), "v1");
   EXPECT_EQ(r.status, "failed");
-  EXPECT_EQ(r.cls, "invalid_input");
-  EXPECT_EQ(r.code, "http_400");
-  EXPECT_NE(r.message.find("foo"), std::string::npos) << r.message;
-  EXPECT_NE(r.message.find("Validation of body failed"), std::string::npos) << r.message;
+  EXPECT_EQ(r.error_class, "invalid_input");
+  EXPECT_EQ(r.error_code, "http_400");
+  EXPECT_NE(r.error_message.find("foo"), std::string::npos) << r.error_message;
+  EXPECT_NE(r.error_message.find("Validation of body failed"), std::string::npos) << r.error_message;
   EXPECT_EQ(r.refund, kCharged);
   std::this_thread::sleep_for(500ms);
   SimStats st = Stats(e.s);
   EXPECT_EQ(st.Req("POST /v1/image_to_video"), 1) << "a 400 must not be sent again";
   EXPECT_EQ(st.Resp("400"), 1);
   EXPECT_EQ(st.tasks_created, 0);
-  EXPECT_EQ(Refunds(e.r()), (std::map<std::string, int64_t>{{"v1", kCharged}}));
+  EXPECT_EQ(RefundsById(e.r()), (std::map<std::string, int64_t>{{"v1", kCharged}}));
 }
 
 // An http:// asset is refused by the daemon before any request: nothing reaches Runway.
@@ -480,10 +426,10 @@ TEST(Upstream, HttpAssetIsRefusedBeforeAnyRequest) {
              JobWithBody("h1", R"({"model":"gen4_turbo","promptText":"a calm sea","seed":411,)"
                                R"("promptImage":"http://cdn.example.com/a.jpg","ratio":"1280:720","duration":5})"));
   ASSERT_TRUE(WaitResult(e.r(), "h1")) << e.s.Logs();
-  Res r = ResultOf(e.r(), "h1");
+  ResultEvent r = ResultOf(e.r(), "h1");
   EXPECT_EQ(r.status, "failed");
-  EXPECT_EQ(r.cls, "invalid_input");
-  EXPECT_NE(r.message.find("https"), std::string::npos) << r.message;
+  EXPECT_EQ(r.error_class, "invalid_input");
+  EXPECT_NE(r.error_message.find("https"), std::string::npos) << r.error_message;
   EXPECT_LE(r.attempts, 1);
   EXPECT_EQ(r.refund, kCharged);
   SimStats st = Stats(e.s);
@@ -507,15 +453,15 @@ TEST(Upstream, Create429IsRetriedAfterRetryAfterAndSucceeds) {
   ASSERT_TRUE(WaitCounter(e.s, true, "429", 2)) << e.s.Logs();
   SetChaos(e.s, "{}");
   ASSERT_TRUE(WaitResult(e.r(), "r1")) << e.s.Logs();
-  Res r = ResultOf(e.r(), "r1");
-  EXPECT_EQ(r.status, "succeeded") << r.cls << " " << r.message;
+  ResultEvent r = ResultOf(e.r(), "r1");
+  EXPECT_EQ(r.status, "succeeded") << r.error_class << " " << r.error_message;
   EXPECT_EQ(r.attempts, 1);
   SimStats st = Stats(e.s);
   int64_t refused = st.Resp("429");
   EXPECT_GE(refused, 2);
   EXPECT_EQ(st.Made(501), 1);
   EXPECT_EQ(st.Req("POST /v1/image_to_video"), refused + 1);
-  EXPECT_TRUE(Refunds(e.r()).empty());
+  EXPECT_TRUE(RefundsById(e.r()).empty());
   // Each refusal said "Retry-After: 1": the task cannot exist sooner than that many
   // seconds after the job was pushed (backoff alone would be ~0.1 s at this scale).
   auto tasks = Tasks(e.s);
@@ -537,12 +483,12 @@ TEST_P(UpstreamCreateRefused, RetriedWithBackoffAndSucceeds) {
   ASSERT_TRUE(WaitCounter(e.s, true, std::to_string(status), 3)) << e.s.Logs();
   SetChaos(e.s, "{}");
   ASSERT_TRUE(WaitResult(e.r(), "s1")) << e.s.Logs();
-  Res r = ResultOf(e.r(), "s1");
-  EXPECT_EQ(r.status, "succeeded") << r.cls << " " << r.message;
+  ResultEvent r = ResultOf(e.r(), "s1");
+  EXPECT_EQ(r.status, "succeeded") << r.error_class << " " << r.error_message;
   SimStats st = Stats(e.s);
   EXPECT_EQ(st.Made(511), 1);
   EXPECT_EQ(st.Req("POST /v1/image_to_video"), st.Resp(std::to_string(status)) + 1);
-  EXPECT_TRUE(Refunds(e.r()).empty());
+  EXPECT_TRUE(RefundsById(e.r()).empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Upstream, UpstreamCreateRefused, ::testing::Values(502, 503),
@@ -561,10 +507,10 @@ TEST(Upstream, Create504IsOutcomeUnknownWithEventAndRefund) {
   ASSERT_TRUE(WaitResult(e.r(), "u2")) << e.s.Logs();
   SetChaos(e.s, "{}");
   for (const char* id : {"u1", "u2"}) {
-    Res r = ResultOf(e.r(), id);
+    ResultEvent r = ResultOf(e.r(), id);
     EXPECT_EQ(r.status, "failed") << id;
-    EXPECT_EQ(r.cls, "outcome_unknown") << id << ": " << r.message;
-    EXPECT_EQ(r.code, "http_504") << id;
+    EXPECT_EQ(r.error_class, "outcome_unknown") << id << ": " << r.error_message;
+    EXPECT_EQ(r.error_code, "http_504") << id;
     EXPECT_EQ(r.attempts, 1) << id;
     EXPECT_EQ(r.refund, kCharged) << id;
     EXPECT_EQ(CountEvents(e.r(), "outcome_unknown", id), 1) << id;
@@ -574,7 +520,7 @@ TEST(Upstream, Create504IsOutcomeUnknownWithEventAndRefund) {
   EXPECT_EQ(st.Req("POST /v1/image_to_video"), 2) << "a 504 on a create must never be resent";
   EXPECT_EQ(st.Made(521), 1);  // the task exists (and is charged) upstream
   EXPECT_EQ(st.Made(522), 0);
-  EXPECT_EQ(Refunds(e.r()), (std::map<std::string, int64_t>{{"u1", kCharged}, {"u2", kCharged}}));
+  EXPECT_EQ(RefundsById(e.r()), (std::map<std::string, int64_t>{{"u1", kCharged}, {"u2", kCharged}}));
 }
 
 // on_unknown_outcome = "resubmit": a 504 is followed by a new create (attempt 2), up
@@ -588,8 +534,8 @@ TEST(Upstream, Create504WithResubmitIsCreatedAgain) {
   SetChaos(e.s, R"({"rate_504":1,"rate_504_created":1})");
   e.r().Push("runway:jobs", Job("w1", 531));
   ASSERT_TRUE(WaitResult(e.r(), "w1")) << e.s.Logs();
-  Res r = ResultOf(e.r(), "w1");
-  EXPECT_EQ(r.cls, "outcome_unknown") << r.message;
+  ResultEvent r = ResultOf(e.r(), "w1");
+  EXPECT_EQ(r.error_class, "outcome_unknown") << r.error_message;
   EXPECT_EQ(r.attempts, 2);
   EXPECT_EQ(r.refund, kCharged);
   std::this_thread::sleep_for(500ms);
@@ -610,13 +556,13 @@ TEST(Upstream, Create504WithResubmitSucceedsOnTheSecondCreate) {
   ASSERT_TRUE(WaitCounter(e.s, true, "504", 1)) << e.s.Logs();
   SetChaos(e.s, "{}");
   ASSERT_TRUE(WaitResult(e.r(), "w2")) << e.s.Logs();
-  Res r = ResultOf(e.r(), "w2");
-  EXPECT_EQ(r.status, "succeeded") << r.cls << " " << r.message;
+  ResultEvent r = ResultOf(e.r(), "w2");
+  EXPECT_EQ(r.status, "succeeded") << r.error_class << " " << r.error_message;
   EXPECT_EQ(r.attempts, 2);
   SimStats st = Stats(e.s);
   EXPECT_EQ(st.Req("POST /v1/image_to_video"), 2);
   EXPECT_EQ(st.Made(532), 2);
-  EXPECT_TRUE(Refunds(e.r()).empty());
+  EXPECT_TRUE(RefundsById(e.r()).empty());
 }
 
 // The connection drops after the simulator created the task, on a connection curl
@@ -640,9 +586,9 @@ TEST(Upstream, ResetAfterCreateIsOutcomeUnknownWithExactlyOneCreation) {
   e.r().Push("runway:jobs", Job("k1", 601));
   ASSERT_TRUE(WaitResult(e.r(), "k1")) << e.s.Logs();
   SetChaos(e.s, "{}");  // +1 connection (this test's)
-  Res r = ResultOf(e.r(), "k1");
+  ResultEvent r = ResultOf(e.r(), "k1");
   EXPECT_EQ(r.status, "failed");
-  EXPECT_EQ(r.cls, "outcome_unknown") << r.message;
+  EXPECT_EQ(r.error_class, "outcome_unknown") << r.error_message;
   EXPECT_EQ(r.refund, kCharged);
   EXPECT_EQ(r.attempts, 1);
   EXPECT_EQ(CountEvents(e.r(), "outcome_unknown", "k1"), 1);
@@ -668,8 +614,8 @@ TEST(Upstream, ResetBeforeIsNeverResentBlindly) {
   e.r().Push("runway:jobs", Job("b1", 611));
   ASSERT_TRUE(WaitResult(e.r(), "b1")) << e.s.Logs();
   SetChaos(e.s, "{}");
-  Res r = ResultOf(e.r(), "b1");
-  EXPECT_EQ(r.cls, "outcome_unknown") << r.message;
+  ResultEvent r = ResultOf(e.r(), "b1");
+  EXPECT_EQ(r.error_class, "outcome_unknown") << r.error_message;
   EXPECT_EQ(r.refund, kCharged);
   std::this_thread::sleep_for(500ms);
   SimStats st = Stats(e.s);
@@ -690,12 +636,12 @@ TEST(Upstream, ResetBeforeWithResubmitSucceedsWithExactlyOneCreation) {
   ASSERT_TRUE(WaitCounter(e.s, true, "reset", 1)) << e.s.Logs();
   SetChaos(e.s, "{}");
   ASSERT_TRUE(WaitResult(e.r(), "b2")) << e.s.Logs();
-  Res r = ResultOf(e.r(), "b2");
-  EXPECT_EQ(r.status, "succeeded") << r.cls << " " << r.message;
+  ResultEvent r = ResultOf(e.r(), "b2");
+  EXPECT_EQ(r.status, "succeeded") << r.error_class << " " << r.error_message;
   SimStats st = Stats(e.s);
   EXPECT_EQ(st.Made(612), 1);
   EXPECT_EQ(st.Req("POST /v1/image_to_video"), 2);
-  EXPECT_TRUE(Refunds(e.r()).empty());
+  EXPECT_TRUE(RefundsById(e.r()).empty());
 }
 
 // A connection that fails before the request is sent (nothing listens) is a certain
@@ -719,8 +665,8 @@ TEST(Upstream, CreateNotSentIsRetriedAndSucceedsOnce) {
       << s.Logs();
   sim = StartOwnSim(s, port);
   ASSERT_TRUE(WaitResult(s.redis(), "ns1")) << s.Logs();
-  Res r = ResultOf(s.redis(), "ns1");
-  EXPECT_EQ(r.status, "succeeded") << r.cls << " " << r.message;
+  ResultEvent r = ResultOf(s.redis(), "ns1");
+  EXPECT_EQ(r.status, "succeeded") << r.error_class << " " << r.error_message;
   EXPECT_EQ(r.attempts, 1);
   std::string body;
   ASSERT_TRUE(Fetch("http://127.0.0.1:" + std::to_string(port) + "/_sim/stats", &body));
@@ -741,9 +687,9 @@ TEST(Upstream, SpoiledCreateAnswerIsOutcomeUnknown) {
   ASSERT_TRUE(WaitResult(e.r(), "t1")) << e.s.Logs();
   SetChaos(e.s, "{}");
   for (const char* id : {"m1", "t1"}) {
-    Res r = ResultOf(e.r(), id);
+    ResultEvent r = ResultOf(e.r(), id);
     EXPECT_EQ(r.status, "failed") << id;
-    EXPECT_EQ(r.cls, "outcome_unknown") << id << ": " << r.message;
+    EXPECT_EQ(r.error_class, "outcome_unknown") << id << ": " << r.error_message;
     EXPECT_EQ(r.refund, kCharged) << id;
     EXPECT_EQ(CountEvents(e.r(), "outcome_unknown", id), 1) << id;
   }
@@ -774,14 +720,14 @@ TEST(Upstream, PollChaosIsRetriedAndJobsSucceed) {
   ASSERT_TRUE(WaitFor([&] { return e.r().Int({"LLEN", "runway:results"}) >= n; }, 60s)) << e.s.Logs();
   SimStats st = Stats(e.s);
   for (int i = 0; i < n; ++i) {
-    Res r = ResultOf(e.r(), "p" + std::to_string(i));
-    EXPECT_EQ(r.status, "succeeded") << r.id << " " << r.cls << " " << r.message;
+    ResultEvent r = ResultOf(e.r(), "p" + std::to_string(i));
+    EXPECT_EQ(r.status, "succeeded") << r.id << " " << r.error_class << " " << r.error_message;
     EXPECT_EQ(st.Made(700 + i), 1) << r.id;
   }
   EXPECT_GT(st.Resp("429") + st.Resp("502") + st.Resp("503") + st.Resp("504"), 0);
   EXPECT_GT(st.Resp("reset"), 0);
   EXPECT_EQ(st.Req("DELETE /v1/tasks"), 0);
-  EXPECT_TRUE(Refunds(e.r()).empty());
+  EXPECT_TRUE(RefundsById(e.r()).empty());
 }
 
 // =============================================================================
@@ -795,9 +741,9 @@ TEST(Upstream, DeadlineCancelsUpstreamAndRefunds) {
   ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
   e.r().Push("runway:jobs", Job("dl1", 801, "x sim:secs=100", ",\"deadline_s\":1"));
   ASSERT_TRUE(WaitResult(e.r(), "dl1", 20s)) << e.s.Logs();
-  Res r = ResultOf(e.r(), "dl1");
+  ResultEvent r = ResultOf(e.r(), "dl1");
   EXPECT_EQ(r.status, "failed");
-  EXPECT_EQ(r.cls, "deadline_exceeded") << r.message;
+  EXPECT_EQ(r.error_class, "deadline_exceeded") << r.error_message;
   EXPECT_EQ(r.refund, kCharged);
   EXPECT_FALSE(r.task_id.empty());
   SimStats st = Stats(e.s);
@@ -810,7 +756,7 @@ TEST(Upstream, DeadlineCancelsUpstreamAndRefunds) {
   EXPECT_TRUE(tasks[0].deleted);
   EXPECT_EQ(tasks[0].cost, 0);
   EXPECT_EQ(st.balance["main"], kBalance) << "the cancelled task's credits came back";
-  EXPECT_EQ(Refunds(e.r()), (std::map<std::string, int64_t>{{"dl1", kCharged}}));
+  EXPECT_EQ(RefundsById(e.r()), (std::map<std::string, int64_t>{{"dl1", kCharged}}));
 }
 
 // An operator's cancel (LPUSH runway:cancel <id>) while the task runs: DELETE
@@ -823,9 +769,9 @@ TEST(Upstream, OperatorCancelCancelsUpstreamAndRefunds) {
   ASSERT_TRUE(WaitFor([&] { return Stats(e.s).Req("GET /v1/tasks") >= 1; }, 20s)) << e.s.Logs();
   e.r().Push("runway:cancel", "oc1");
   ASSERT_TRUE(WaitResult(e.r(), "oc1", 20s)) << e.s.Logs();
-  Res r = ResultOf(e.r(), "oc1");
+  ResultEvent r = ResultOf(e.r(), "oc1");
   EXPECT_EQ(r.status, "cancelled");
-  EXPECT_EQ(r.cls, "cancelled") << r.message;
+  EXPECT_EQ(r.error_class, "cancelled") << r.error_message;
   EXPECT_EQ(r.refund, kCharged);
   SimStats st = Stats(e.s);
   EXPECT_EQ(st.Req("DELETE /v1/tasks"), 1);
@@ -834,7 +780,7 @@ TEST(Upstream, OperatorCancelCancelsUpstreamAndRefunds) {
   EXPECT_EQ(tasks[0].status, "CANCELLED");
   EXPECT_TRUE(tasks[0].deleted);
   EXPECT_EQ(st.balance["main"], kBalance);
-  EXPECT_EQ(Refunds(e.r()), (std::map<std::string, int64_t>{{"oc1", kCharged}}));
+  EXPECT_EQ(RefundsById(e.r()), (std::map<std::string, int64_t>{{"oc1", kCharged}}));
 }
 
 // =============================================================================
@@ -915,10 +861,10 @@ TEST(Upstream, TlsWithoutCaFileFailsVerificationAndNothingIsCreated) {
   ASSERT_TRUE(WaitLog(daemon->log_path(), "ready: taking jobs")) << s.Logs();
   s.redis().Push("runway:jobs", Job("tl1", 1001, "a calm sea sim:secs=2", ",\"deadline_s\":120"));
   ASSERT_TRUE(WaitResult(s.redis(), "tl1", 40s)) << s.Logs();
-  Res r = ResultOf(s.redis(), "tl1");
+  ResultEvent r = ResultOf(s.redis(), "tl1");
   EXPECT_EQ(r.status, "failed");
-  EXPECT_EQ(r.cls, "upstream_unavailable") << r.code << ": " << r.message;
-  EXPECT_EQ(r.code, "balance_unreadable") << r.message;
+  EXPECT_EQ(r.error_class, "upstream_unavailable") << r.error_code << ": " << r.error_message;
+  EXPECT_EQ(r.error_code, "balance_unreadable") << r.error_message;
   EXPECT_EQ(r.refund, kCharged);
   std::string body;
   ASSERT_TRUE(Fetch("https://127.0.0.1:" + std::to_string(port) + "/_sim/stats", &body, cert));
@@ -948,11 +894,11 @@ TEST(Upstream, TlsWithCaFileSucceeds) {
   ASSERT_TRUE(Fetch("https://127.0.0.1:" + std::to_string(port) + "/_sim/stats", &body, cert));
   SimStats st = ParseStats(body);
   for (int i = 0; i < 5; ++i) {
-    Res r = ResultOf(s.redis(), "tc" + std::to_string(i));
-    EXPECT_EQ(r.status, "succeeded") << r.id << " " << r.cls << " " << r.message;
+    ResultEvent r = ResultOf(s.redis(), "tc" + std::to_string(i));
+    EXPECT_EQ(r.status, "succeeded") << r.id << " " << r.error_class << " " << r.error_message;
     EXPECT_EQ(st.Made(1011 + i), 1);
   }
-  EXPECT_TRUE(Refunds(s.redis()).empty());
+  EXPECT_TRUE(RefundsById(s.redis()).empty());
 }
 
 // Plain http:// to anything but loopback is refused at start: exit 2, one line, and
