@@ -278,3 +278,41 @@ TEST(EndToEnd, PollBudgetCapsRequestsPerAccount) {
   EXPECT_GT(g1 - g0, 10) << "polling stopped altogether";
   EXPECT_LE(g1 - g0, 10 * 3 + 10) << "the budget of 10 GETs/s was exceeded";
 }
+
+// Redis forgets the daemon's scripts (SCRIPT FLUSH, or a restart without persistence
+// before the daemon reloads them): EVALSHA answers NOSCRIPT, and the daemon sends the
+// same call again as EVAL with every key and argument intact.
+TEST(EndToEnd, ScriptsFlushedFromRedisAreSentAgainWhole) {
+  Stack s("noscript");
+  s.StartRedis();
+  s.StartSim();
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  auto eval_calls = [&] {
+    auto rep = s.redis().Cmd({"INFO", "commandstats"});
+    std::string info(rep->str, rep->len);
+    size_t p = info.find("cmdstat_eval:calls=");
+    return p == std::string::npos ? 0L : std::atol(info.c_str() + p + 19);
+  };
+  for (int i = 0; i < 5; ++i)
+    s.redis().Push("runway:jobs", MakeJob("ns" + std::to_string(i), "image_to_video", "gen4_turbo", 5, 26, 950 + i));
+  ASSERT_TRUE(WaitResults(s.redis(), 5, 30s)) << s.Logs();
+  const long before = eval_calls();
+  s.redis().Cmd({"SCRIPT", "FLUSH"});
+  for (int i = 5; i < 10; ++i)
+    s.redis().Push("runway:jobs", MakeJob("ns" + std::to_string(i), "image_to_video", "gen4_turbo", 5, 26, 950 + i,
+                                          "x sim:fail=SAFETY.INPUT.TEXT"));
+  ASSERT_TRUE(WaitResults(s.redis(), 10, 30s)) << s.Logs();
+  EXPECT_GT(eval_calls(), before) << "the calls after the flush went through EVAL";
+  // Every key and argument survived the resend: the right job, its failure, its refund.
+  std::map<std::string, ResultEvent> by_id;
+  for (auto& x : ReadResults(s.redis())) by_id[x.id] = x;
+  ASSERT_EQ(by_id.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    const ResultEvent& x = by_id["ns" + std::to_string(i)];
+    EXPECT_EQ(x.status, i < 5 ? "succeeded" : "failed") << x.id;
+    EXPECT_EQ(x.refund, i < 5 ? -1 : 26) << x.id;
+  }
+  EXPECT_EQ(RefundsById(s.redis()).size(), 5u);
+  EXPECT_EQ(s.redis().Int({"SCARD", "runway:inflight:d1"}), 0);
+}
