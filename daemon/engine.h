@@ -27,6 +27,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -50,7 +51,10 @@ struct Account {
   curl_slist* headers = nullptr;  // owned: Authorization, version, content type
   int64_t slow_until_ms = 0;      // monotonic: a 429 slows this account only
   int slow_level = 0;
-  bool disabled = false;
+  bool disabled = false;           // no new jobs go to it (any reason below, or the
+                                  // account hash says so: another run's verdict)
+  bool key_rejected = false;      // Runway answered 401 to this daemon's current key
+  bool removed = false;           // a reload dropped it from the configuration
   int64_t estimate = 0;           // last estimate a script returned (routing order only)
   runway::PollPacer poll_pacer;   // the poll budget (poll_rps_per_account)
   bool reconciling = false;
@@ -141,6 +145,7 @@ class Engine {
   void StartOps();
   void StatusTick();
   void Reload();
+  // `endpoint` names the metric series and must be a string literal (its address is a key).
   void Send(const char* endpoint, runway::HttpRequest req, runway::HttpEngine::Callback cb);
   void CountFinish(const Task* t, int refunded);
   void InFlight(const Task* t, int delta);
@@ -225,6 +230,9 @@ class Engine {
   metrics::Health health_;
   std::unique_ptr<metrics::MetricsServer> server_;
   std::unordered_map<std::string, metrics::Counter*> counters_;  // cached labelled series
+  // Upstream requests by (endpoint, status): endpoint names are string literals, so
+  // their addresses are the key and counting a request builds no string.
+  std::map<std::pair<const char*, long>, metrics::Counter*> upstream_counters_;
   std::unordered_map<std::string, metrics::Gauge*> gauges_;
   std::vector<curl_slist*> old_headers_;  // replaced on reload; requests may still use them
   int64_t redis_down_since_ = 0;

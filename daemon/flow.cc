@@ -119,8 +119,12 @@ void Engine::DoCreate(Task* t) {
   t->busy = true;
   runway::HttpRequest req = Request(t->account, "POST", "/v1/" + t->job.endpoint);
   req.body = t->job.body;
-  Send(t->job.endpoint == "image_to_video" || t->job.endpoint == "text_to_video" ? t->job.endpoint.c_str() : "create",
-       std::move(req), [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
+  // The metric series: the two common endpoints by name, the rest together (literals:
+  // the job's own string would not outlive a request whose task was freed meanwhile).
+  const char* series = t->job.endpoint == "image_to_video"  ? "image_to_video"
+                       : t->job.endpoint == "text_to_video" ? "text_to_video"
+                                                            : "create";
+  Send(series, std::move(req), [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
     FIND_OR_RETURN(t, slot, gen);
     runway::Classification c = runway::ClassifyExchange({runway::Phase::kCreate, r.transport, r.status, r.body});
     if (c.slow_account) {
@@ -156,6 +160,7 @@ void Engine::DoCreate(Task* t) {
       case runway::Verdict::kAccountProblem: {
         Account* a = t->account;
         if (c.account == runway::AccountIssue::kUnauthorized) {
+          a->key_rejected = true;
           if (!a->disabled) {
             a->disabled = true;
             spdlog::error("account {} disabled: Runway answered {} (bad, disabled or suspended key)", a->cfg.name,

@@ -289,11 +289,14 @@ void Engine::OnLedger(Account* a, std::string_view e, std::string_view low) {
 
 void Engine::ReconcileDue() {
   for (auto& a : accounts_)
-    if (!a->reconciling && !a->disabled && Mono() >= a->next_reconcile_ms) Reconcile(a.get());
+    if (!a->reconciling && Mono() >= a->next_reconcile_ms) Reconcile(a.get());
 }
 
+// Accounts are read even while `disabled` by the account hash alone: that flag may be
+// another run's verdict on a key fixed since, and only a reading can clear it. Not
+// read: a key Runway rejected here (until a reload brings a new one), a removed account.
 void Engine::Reconcile(Account* a) {
-  if (a->reconciling || a->disabled || stopping_ || closed_) return;
+  if (a->reconciling || a->key_rejected || a->removed || stopping_ || closed_) return;
   a->reconciling = true;
   int64_t sent = Wall();
   store_->conn()->Command({"HMGET", a->key, "charged_total", "returned_total"}, [this, a, sent](redisReply* r) {
@@ -310,6 +313,7 @@ void Engine::Reconcile(Account* a) {
       if (c.verdict != runway::Verdict::kSuccess) {
         a->reconciling = false;
         a->next_reconcile_ms = Mono() + 5000;
+        if (c.account == runway::AccountIssue::kUnauthorized) a->key_rejected = true;
         if (c.account == runway::AccountIssue::kUnauthorized && !a->disabled) {
           a->disabled = true;
           spdlog::error("account {} disabled: GET /v1/organization answered {}", a->cfg.name, h.status);
@@ -351,6 +355,10 @@ void Engine::Reconcile(Account* a) {
         a->next_reconcile_ms = Mono() + cfg_.reconcile_interval_s * 1000;
         std::string_view kind = Elem(r2, 0);
         if (kind != "ok") return;
+        if (a->disabled && !a->key_rejected && !a->removed) {  // the script cleared the hash's flag
+          a->disabled = false;
+          spdlog::info("account {} usable again: a balance reading succeeded", a->cfg.name);
+        }
         std::string_view before = Elem(r2, 1);
         a->estimate = ToInt(Elem(r2, 2));
         std::vector<std::pair<std::string_view, int64_t>> ints = {{"balance", balance}, {"estimate", a->estimate}};

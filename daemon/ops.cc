@@ -85,8 +85,7 @@ void Engine::StatusTick() {
 
 void Engine::Send(const char* endpoint, runway::HttpRequest req, runway::HttpEngine::Callback cb) {
   http_->Send(std::move(req), [this, endpoint, cb = std::move(cb)](runway::HttpResult&& r) {
-    std::string key = fmt::format("{}/{}", endpoint, r.status);
-    metrics::Counter*& c = counters_[key];
+    metrics::Counter*& c = upstream_counters_[{endpoint, r.status}];
     if (c == nullptr) c = m_->UpstreamRequests(endpoint, static_cast<int>(r.status));
     c->Inc();
     m_->upstream_latency->Observe(r.seconds);
@@ -138,6 +137,11 @@ void Engine::Reload() {
       a->key = store_->keys().account(ac.name);
       spdlog::info("reload: account {} added", ac.name);
     }
+    if (a->removed) {  // back in the configuration
+      a->removed = false;
+      a->disabled = a->key_rejected;
+      spdlog::info("reload: account {} is configured again", ac.name);
+    }
     bool new_key = a->cfg.key != ac.key;
     a->cfg = ac;
     if (new_key) {
@@ -147,7 +151,8 @@ void Engine::Reload() {
       for (const char* h : {auth.c_str(), version.c_str(), "Content-Type: application/json",
                             "Accept: application/json", "Expect:"})
         a->headers = curl_slist_append(a->headers, h);
-      if (a->disabled) {
+      a->key_rejected = false;
+      if (a->disabled && !a->removed) {
         spdlog::info("reload: account {} has a new key: enabled again", ac.name);
         a->disabled = false;
         store_->conn()->Command({"HSET", a->key, "disabled", "0"}, [](redisReply*) {});
@@ -158,8 +163,9 @@ void Engine::Reload() {
   for (auto& x : accounts_) {
     bool kept = false;
     for (const auto& ac : next.accounts) kept = kept || ac.name == x->cfg.name;
-    if (!kept && !x->disabled) {
+    if (!kept && !x->removed) {
       spdlog::info("reload: account {} removed: no new jobs go to it", x->cfg.name);
+      x->removed = true;
       x->disabled = true;
     }
   }

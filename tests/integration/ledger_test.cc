@@ -770,8 +770,9 @@ TEST(LedgerFocused, BalanceReconciledEventsCarryTheDrift) {
     }
     return found;
   };
+  // The reconciliation sent after the job may not have been answered yet: wait for it.
+  ASSERT_TRUE(WaitFor([&] { return reading(480, false).has_value(); }, 5s)) << "no reading of 480\n" << w.Logs();
   auto e = reading(480, false);
-  ASSERT_TRUE(e) << "no reading of 480";
   EXPECT_EQ(e->ints.at("drift"), 0) << e->raw;
   w.s.SimPost("/_sim/topup", "{\"account\":\"main\",\"credits\":70}");  // 550
   ASSERT_TRUE(WaitFor([&] { return reading(550, true).has_value(); }, 5s));
@@ -869,6 +870,10 @@ TEST(LedgerFocused, AccountComesBackAfterItsKeyIsFixed) {
   ASSERT_EQ(first.Wait(5s), 0);
   // The operator fixes the key and restarts.
   w.StartDaemon("d1", {{"main", kKeyMain, 0}, {"second", kKeySecond, 10}}, kLedgerFast);
+  // Until a reading succeeds the account stays as the last run left it: jobs routed
+  // before that rightly go to "main".
+  ASSERT_TRUE(WaitFor([&] { return r.Int({"HEXISTS", "runway:account:second", "disabled"}) == 0; }, 5s))
+      << w.Logs();
   for (int i = 0; i < 2; ++i)
     r.Push("runway:jobs", Job("v" + std::to_string(i), "image_to_video", "gen4_turbo", 2, 10, 110 + i));
   ASSERT_TRUE(WaitFor([&] { return r.Int({"LLEN", "runway:results"}) >= 2; }, 10s)) << w.Logs();
@@ -876,6 +881,30 @@ TEST(LedgerFocused, AccountComesBackAfterItsKeyIsFixed) {
     EXPECT_EQ(x.status, "succeeded") << id;
     EXPECT_EQ(x.account, "second") << id << ": the fixed account (priority 10) was never used again";
   }
+}
+
+// The account hash says "disabled" although this daemon's key works (another run's or
+// another daemon's verdict). A job that meets the flag goes elsewhere, but the daemon
+// keeps reading the account: the next good reading clears the flag, here and in Redis.
+// (It used to take the flag as its own verdict and never read the account again.)
+TEST(LedgerFocused, StaleDisabledFlagIsClearedByTheNextReading) {
+  World w("ledger-stale-disabled");
+  w.StartSim({{"main", kKeyMain, 500, ""}, {"second", kKeySecond, 500, ""}});
+  w.StartDaemon("d1", {{"main", kKeyMain, 0}, {"second", kKeySecond, 10}}, kLedgerFast);
+  Redis& r = w.s.redis();
+  ASSERT_TRUE(WaitFor([&] { return CountEvents(r, "balance_reconciled", "second") >= 1; }, 5s)) << w.Logs();
+  r.Cmd({"HSET", "runway:account:second", "disabled", "1"});
+  r.Push("runway:jobs", Job("s0", "image_to_video", "gen4_turbo", 2, 10, 120));
+  ASSERT_TRUE(WaitFor([&] { return r.Int({"LLEN", "runway:results"}) >= 1; }, 10s)) << w.Logs();
+  EXPECT_EQ(Results(r)["s0"].account, "main") << "the flag was ignored";
+  ASSERT_TRUE(WaitFor([&] { return r.Int({"HEXISTS", "runway:account:second", "disabled"}) == 0; }, 5s))
+      << "no reading cleared the flag\n" << w.Logs();
+  for (int i = 1; i < 3; ++i)
+    r.Push("runway:jobs", Job("s" + std::to_string(i), "image_to_video", "gen4_turbo", 2, 10, 120 + i));
+  ASSERT_TRUE(WaitFor([&] { return r.Int({"LLEN", "runway:results"}) >= 3; }, 10s)) << w.Logs();
+  auto res = Results(r);
+  EXPECT_EQ(res["s1"].account, "second");
+  EXPECT_EQ(res["s2"].account, "second");
 }
 
 // `attempts` is "Runway tasks created for this job (0 when none)": a job that never
