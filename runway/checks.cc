@@ -219,7 +219,7 @@ CheckResult CheckAssetUrl(std::string_view url) {
   if (const size_t at = authority.rfind('@'); at != std::string_view::npos) authority.remove_prefix(at + 1);
   std::string host;
   if (!authority.empty() && authority.front() == '[') {
-    host = "[";
+    host.assign(1, '[');  // not = "[": GCC 12 warns falsely (-Wrestrict, bug 105329)
   } else {
     authority = authority.substr(0, authority.find(':'));
     host.reserve(authority.size());
