@@ -24,10 +24,10 @@
 
 #include <deque>
 #include <memory>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
-#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -51,10 +51,12 @@ struct Account {
   curl_slist* headers = nullptr;  // owned: Authorization, version, content type
   int64_t slow_until_ms = 0;      // monotonic: a 429 slows this account only
   int slow_level = 0;
-  bool disabled = false;           // no new jobs go to it (any reason below, or the
-                                  // account hash says so: another run's verdict)
-  bool key_rejected = false;      // Runway answered 401 to this daemon's current key
+  // No new jobs go to it while any of these holds.
+  bool key_rejected = false;      // Runway answered 401/403 to this daemon's current key
   bool removed = false;           // a reload dropped it from the configuration
+  bool flagged = false;           // the account hash says "disabled" (maybe another run's
+                                  // or daemon's verdict): cleared by a good reading
+  bool disabled() const { return key_rejected || removed || flagged; }
   int64_t estimate = 0;           // last estimate a script returned (routing order only)
   runway::PollPacer poll_pacer;   // the poll budget (poll_rps_per_account)
   bool reconciling = false;
@@ -182,6 +184,10 @@ class Engine {
   Account* AccountNamed(std::string_view name) const;  // null when not configured
   bool PrepareAttempt(Task* t, runway::CheckResult* chk);
   void Reconcile(Account* a);
+  // Runway refused this daemon's key for `a` (401/403): no new jobs go to it, and it is
+  // not read again until a reload brings another key. True when that newly disabled it
+  // (then logged, flagged in the account hash, one account_disabled event).
+  bool RejectKey(Account* a, const char* what, long status, const std::string& reason);
   void ReconcileDue();
   void WakeSlotWaiter(const std::string& model);
   void WakeAll();

@@ -86,7 +86,7 @@ void Engine::DoAdmit(Task* t) {
         t->replayed = o.replayed;
         if (Account* a = AccountNamed(o.reserve_account)) {
           if (o.reserve_kind == "ok") return Reserved(t, a, o.reserve_estimate, o.reserve_low);
-          if (o.reserve_kind == "disabled") a->disabled = true;
+          if (o.reserve_kind == "disabled") a->flagged = true;
         }
         // No reservation, a refused one, or its account left the configuration meanwhile
         // (a reload: kReserve settles the hold): route as usual.
@@ -160,14 +160,7 @@ void Engine::DoCreate(Task* t) {
       case runway::Verdict::kAccountProblem: {
         Account* a = t->account;
         if (c.account == runway::AccountIssue::kUnauthorized) {
-          a->key_rejected = true;
-          if (!a->disabled) {
-            a->disabled = true;
-            spdlog::error("account {} disabled: Runway answered {} (bad, disabled or suspended key)", a->cfg.name,
-                          r.status);
-            store_->conn()->Command({"HSET", a->key, "disabled", "1"}, [](redisReply*) {});
-            AccountEvent("account_disabled", a, {{"http_status", r.status}}, {{"reason", c.message}});
-          }
+          RejectKey(a, "a create", r.status, c.message);
         } else if (c.account == runway::AccountIssue::kInsufficientCredits) {
           spdlog::warn("job={} account {} has not enough credits although the estimate said so: reconciling, "
                        "re-routing", t->job.id, a->cfg.name);

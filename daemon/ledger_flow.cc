@@ -63,7 +63,7 @@ void Engine::DoReserve(Task* t) {
   auto cands = std::make_shared<std::vector<Account*>>();
   for (auto& a : accounts_) {
     if (!t->job.account.empty() && a->cfg.name != t->job.account) continue;
-    if (!a->disabled) cands->push_back(a.get());
+    if (!a->disabled()) cands->push_back(a.get());
   }
   if (cands->empty()) {
     std::string why = t->job.account.empty() ? "no usable account (all disabled)"
@@ -99,7 +99,7 @@ void Engine::TryReserve(Task* t, std::shared_ptr<std::vector<Account*>> cands, s
     else if (kind == "unknown") reasons |= a->read_failures >= kUnreadableAfter ? kUnreadable : kUnread, Reconcile(a);
     else if (kind == "credit" || kind == "short") reasons |= kCredit;
     else if (kind == "daily") reasons |= kDaily;
-    else if (kind == "disabled") reasons |= kDisabled, a->disabled = true;
+    else if (kind == "disabled") reasons |= kDisabled, a->flagged = true;
     if (kind != "unknown" && kind != "disabled") a->estimate = ToInt(Elem(r, 1));
     TryReserve(t, std::move(cands), i + 1, reasons);
   });
@@ -131,7 +131,7 @@ Account* Engine::FirstChoice(const Task* t) const {
   Account* best = nullptr;
   for (const auto& a : accounts_) {
     if (!t->job.account.empty() && a->cfg.name != t->job.account) continue;
-    if (a->disabled || a->slow_until_ms > Mono()) continue;
+    if (a->disabled() || a->slow_until_ms > Mono()) continue;
     if (best == nullptr || RoutesBefore(a.get(), best)) best = a.get();
   }
   return best;
@@ -287,12 +287,23 @@ void Engine::OnLedger(Account* a, std::string_view e, std::string_view low) {
   }
 }
 
+bool Engine::RejectKey(Account* a, const char* what, long status, const std::string& reason) {
+  const bool was_disabled = a->disabled();
+  a->key_rejected = true;
+  if (was_disabled) return false;
+  spdlog::error("account {} disabled: {} was answered {} (bad, disabled or suspended key)", a->cfg.name, what,
+                status);
+  store_->conn()->Command({"HSET", a->key, "disabled", "1"}, [](redisReply*) {});
+  AccountEvent("account_disabled", a, {{"http_status", status}}, {{"reason", reason}});
+  return true;
+}
+
 void Engine::ReconcileDue() {
   for (auto& a : accounts_)
     if (!a->reconciling && Mono() >= a->next_reconcile_ms) Reconcile(a.get());
 }
 
-// Accounts are read even while `disabled` by the account hash alone: that flag may be
+// Accounts are read even while `flagged` by the account hash alone: that flag may be
 // another run's verdict on a key fixed since, and only a reading can clear it. Not
 // read: a key Runway rejected here (until a reload brings a new one), a removed account.
 void Engine::Reconcile(Account* a) {
@@ -313,12 +324,8 @@ void Engine::Reconcile(Account* a) {
       if (c.verdict != runway::Verdict::kSuccess) {
         a->reconciling = false;
         a->next_reconcile_ms = Mono() + 5000;
-        if (c.account == runway::AccountIssue::kUnauthorized) a->key_rejected = true;
-        if (c.account == runway::AccountIssue::kUnauthorized && !a->disabled) {
-          a->disabled = true;
-          spdlog::error("account {} disabled: GET /v1/organization answered {}", a->cfg.name, h.status);
-          store_->conn()->Command({"HSET", a->key, "disabled", "1"}, [](redisReply*) {});
-          AccountEvent("account_disabled", a, {{"http_status", h.status}}, {{"reason", c.message}});
+        if (c.account == runway::AccountIssue::kUnauthorized &&
+            RejectKey(a, "GET /v1/organization", h.status, c.message)) {
           WakeAll();  // its waiting jobs route elsewhere
         } else {
           spdlog::warn("account {}: reading the balance failed: {}", a->cfg.name, c.message);
@@ -328,7 +335,10 @@ void Engine::Reconcile(Account* a) {
         return;
       }
       a->read_failures = 0;
-      a->disabled = false;  // the key works: kReconcile clears the shared flag too
+      if (a->flagged) {  // the key works: kReconcile clears the shared flag too
+        a->flagged = false;
+        spdlog::info("account {} usable again: a balance reading succeeded", a->cfg.name);
+      }
       runway::OrganizationAnswer org = runway::ParseOrganizationAnswer(h.body);
       std::vector<std::string> args = {std::to_string(org.credit_balance), std::to_string(sent), c0, r0,
                                        std::to_string(Wall()), std::to_string(a->cfg.low_balance)};
@@ -355,10 +365,6 @@ void Engine::Reconcile(Account* a) {
         a->next_reconcile_ms = Mono() + cfg_.reconcile_interval_s * 1000;
         std::string_view kind = Elem(r2, 0);
         if (kind != "ok") return;
-        if (a->disabled && !a->key_rejected && !a->removed) {  // the script cleared the hash's flag
-          a->disabled = false;
-          spdlog::info("account {} usable again: a balance reading succeeded", a->cfg.name);
-        }
         std::string_view before = Elem(r2, 1);
         a->estimate = ToInt(Elem(r2, 2));
         std::vector<std::pair<std::string_view, int64_t>> ints = {{"balance", balance}, {"estimate", a->estimate}};

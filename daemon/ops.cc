@@ -42,7 +42,7 @@ void Engine::StatusTick() {
   bool redis_ok = redis_down_since_ == 0;
   if (redis_ok || now - redis_down_since_ < 60000) sd_notify(0, "WATCHDOG=1");
   size_t usable = 0;
-  for (auto& a : accounts_) usable += !a->disabled;
+  for (auto& a : accounts_) usable += !a->disabled();
   if (!recovered_) health_.SetNotReady("recovering");
   else if (!redis_ok) health_.SetNotReady("redis unreachable");
   else if (usable == 0) health_.SetNotReady("no usable account");
@@ -139,7 +139,6 @@ void Engine::Reload() {
     }
     if (a->removed) {  // back in the configuration
       a->removed = false;
-      a->disabled = a->key_rejected;
       spdlog::info("reload: account {} is configured again", ac.name);
     }
     bool new_key = a->cfg.key != ac.key;
@@ -151,10 +150,11 @@ void Engine::Reload() {
       for (const char* h : {auth.c_str(), version.c_str(), "Content-Type: application/json",
                             "Accept: application/json", "Expect:"})
         a->headers = curl_slist_append(a->headers, h);
+      const bool was_disabled = a->disabled();
       a->key_rejected = false;
-      if (a->disabled && !a->removed) {
+      a->flagged = false;
+      if (was_disabled && !a->removed) {
         spdlog::info("reload: account {} has a new key: enabled again", ac.name);
-        a->disabled = false;
         store_->conn()->Command({"HSET", a->key, "disabled", "0"}, [](redisReply*) {});
       }
     }
@@ -166,7 +166,6 @@ void Engine::Reload() {
     if (!kept && !x->removed) {
       spdlog::info("reload: account {} removed: no new jobs go to it", x->cfg.name);
       x->removed = true;
-      x->disabled = true;
     }
   }
   cfg_.prices = next.prices;
