@@ -19,13 +19,13 @@ extern const std::string kTakeBatch;
 // was queued. KEYS: job, done, inflight, processing, refunded, replayed, cancelreq,
 // [account]. ARGV: id, raw, daemon, now_ms, token (the admitting task's own, random),
 // prefix, [account name, model, cost, attempt, submitted_at]. With the account, the job's
-// first reservation
-// (ledger/scripts.h reserve()) runs in the same step and the reply says how it went:
-// {"ok", refunded, replayed, reserve_kind, estimate, crossed_low, account}; without it,
-// or when it is not "ok", the daemon routes the job as usual (kReserve).
-// Idempotent for the admitting task (same token): a retry after a lost reply answers
-// "ok" again, with the reservation it made. A job no longer in this daemon's processing list was adopted by another
-// daemon while this one was cut off: "gone", and this daemon lets it go.
+// first reservation (ledger/scripts.h reserve()) runs in the same step and the reply
+// says how it went: {"ok", refunded, replayed, reserve_kind, estimate, crossed_low,
+// account}; without it, or when it is not "ok", the daemon routes the job as usual
+// (kReserve). Idempotent for the admitting task (same token): a retry after a lost
+// reply answers "ok" again, with the reservation it made. A job no longer in this
+// daemon's processing list was adopted by another daemon while this one was cut off:
+// "gone", and this daemon lets it go.
 // Returns {"ok", refunded(0/1), replayed(0/1)} | {"gone", ""} |
 // {"dup_running", owner ('' while the job waits in the retry set)} |
 // {"dup_done", summary} | {"cancelled", ""}.

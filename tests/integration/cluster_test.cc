@@ -5,27 +5,19 @@
 
 #include <map>
 #include <set>
-#include <simdjson.h>
 
 #include "harness.h"
+#include "outcomes.h"
 
 using namespace harness;
 using namespace std::chrono_literals;
 
 namespace {
 
+// id -> results of that job.
 std::map<std::string, int> ResultCounts(Redis& r) {
   std::map<std::string, int> out;
-  simdjson::dom::parser p;
-  for (const auto& s : r.List("runway:results")) {
-    simdjson::dom::element e;
-    std::string_view id;
-    if (p.parse(s).get(e) || e["id"].get_string().get(id)) {
-      ADD_FAILURE() << "bad result " << s;
-      continue;
-    }
-    ++out[std::string(id)];
-  }
+  for (const auto& x : ReadResults(r)) ++out[x.id];
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "harness.h"
+#include "outcomes.h"
 
 using namespace harness;
 using namespace std::chrono_literals;
@@ -39,15 +40,9 @@ HttpStats ParseHttpStats(const std::string& body) {
 // status -> count over runway:results.
 std::map<std::string, int> StatusCounts(Redis& r) {
   std::map<std::string, int> out;
-  simdjson::dom::parser p;
-  for (const auto& s : r.List("runway:results")) {
-    simdjson::dom::element e;
-    std::string_view st;
-    if (p.parse(s).get(e) || e["status"].get_string().get(st)) {
-      ADD_FAILURE() << "bad result " << s;
-      continue;
-    }
-    ++out[std::string(st)];
+  for (const auto& x : ReadResults(r)) {
+    EXPECT_FALSE(x.status.empty()) << "result without a status: " << x.id;
+    ++out[x.status];
   }
   return out;
 }

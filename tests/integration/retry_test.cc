@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "outcomes.h"
 
 using namespace harness;
 using namespace std::chrono_literals;
@@ -25,21 +26,15 @@ struct Result {
   int count = 0;
 };
 
+// The results of job `id`: how many, and the last one's fields.
 Result ResultFor(Redis& r, const std::string& id) {
   Result out;
-  simdjson::ondemand::parser p;
-  for (const auto& raw : r.List("runway:results")) {
-    simdjson::padded_string json(raw);
-    auto doc = p.iterate(json);
-    std::string_view got;
-    if (doc["id"].get_string().get(got) || got != id) continue;
+  for (const auto& x : ReadResults(r)) {
+    if (x.id != id) continue;
     ++out.count;
-    std::string_view s;
-    if (!doc["status"].get_string().get(s)) out.status = std::string(s);
-    int64_t n = 0;
-    if (!doc["attempts"].get_int64().get(n)) out.attempts = n;
-    simdjson::ondemand::object err;
-    if (!doc["error"].get_object().get(err) && !err["class"].get_string().get(s)) out.error_class = std::string(s);
+    out.status = x.status;
+    out.attempts = x.attempts;
+    out.error_class = x.error_class;
   }
   return out;
 }
