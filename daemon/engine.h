@@ -230,6 +230,7 @@ class Engine {
   std::vector<std::pair<uint32_t, uint32_t>> parked_;  // waiting for credit or a first reading
   uv_signal_t sigint_{}, sigterm_{}, sighup_{};
   uv_timer_t status_timer_{};
+  uv_prepare_t log_flush_{};  // writes the batched log lines before the loop blocks
   CliOverrides cli_;
   metrics::Registry registry_;
   std::unique_ptr<metrics::DaemonMetrics> m_;

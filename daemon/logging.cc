@@ -4,10 +4,13 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <memory>
+#include <mutex>
 
 namespace runwayd {
 namespace {
@@ -39,14 +42,50 @@ class JsonFormatter final : public spdlog::formatter {
   std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
 };
 
+// stderr, one write(2) per batch of lines instead of one per line: with a line per job
+// at info level, that write was one syscall per job (a fifth of them, in `intake`).
+// Lines wait in memory only until the loop is about to block (FlushLogs, from a
+// uv_prepare_t), until 64 KB are waiting, or until a warning or worse is logged, which
+// goes out at once with everything before it. Lines are never split or reordered.
+class BatchedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  ~BatchedStderrSink() override { flush_(); }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t line;
+    formatter_->format(msg, line);
+    buf_.append(line.data(), line.data() + line.size());
+    if (buf_.size() >= kMaxWaiting) flush_();
+  }
+  void flush_() override {
+    size_t off = 0;
+    while (off < buf_.size()) {
+      ssize_t n = ::write(STDERR_FILENO, buf_.data() + off, buf_.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // stderr gone or full: drop the batch rather than block the loop
+      off += static_cast<size_t>(n);
+    }
+    buf_.clear();
+  }
+
+ private:
+  static constexpr size_t kMaxWaiting = 64 << 10;
+  spdlog::memory_buf_t buf_;
+};
+
 }  // namespace
 
+void FlushLogs() {
+  if (auto* logger = spdlog::default_logger_raw()) logger->flush();
+}
+
 void SetupLogging(const std::string& level, const std::string& format) {
-  auto logger = std::make_shared<spdlog::logger>("runwayd", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto logger = std::make_shared<spdlog::logger>("runwayd", std::make_shared<BatchedStderrSink>());
   if (format == "json") logger->set_formatter(std::make_unique<JsonFormatter>());
   else logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   logger->set_level(spdlog::level::from_str(level));
-  logger->flush_on(spdlog::level::info);
+  logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
 }
 

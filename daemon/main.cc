@@ -5,7 +5,6 @@
 // did not close cleanly.
 #include <CLI/CLI.hpp>
 #include <curl/curl.h>
-#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
@@ -55,6 +54,7 @@ int main(int argc, char** argv) {
     spdlog::error("event loop did not close cleanly: {}", uv_strerror(close_rc));
     rc = 1;
   }
+  runwayd::FlushLogs();
   curl_global_cleanup();
   return rc;
 }

@@ -12,8 +12,11 @@
 // and hiredis's own socket-error check turns it into a failed connect or a
 // disconnect (getsockopt SO_ERROR).
 //
-// Ownership: the uv_poll_t belongs to hiredis's context from attach until hiredis
-// calls cleanup; it is freed only in its close callback.
+// Commands queued during one loop iteration go out in one write, just before the loop
+// next blocks (a uv_prepare_t), instead of polling for writability per command.
+//
+// Ownership: the uv_poll_t and the uv_prepare_t belong to hiredis's context from attach
+// until hiredis calls cleanup; they are freed only in their close callbacks.
 #pragma once
 
 #include <hiredis/async.h>

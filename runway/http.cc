@@ -26,12 +26,6 @@ struct HttpEngine::Transfer {
   bool in_curl = false;
 };
 
-struct HttpEngine::Socket {
-  uv_poll_t poll;
-  HttpEngine* engine;
-  curl_socket_t fd;
-};
-
 Transport TransportFor(CURLcode code, long request_bytes) {
   switch (code) {
     case CURLE_OK:
@@ -56,6 +50,9 @@ HttpEngine::HttpEngine(uv_loop_t* loop, HttpOptions opts) : loop_(loop), opts_(s
   timer_ = new uv_timer_t;
   uv_timer_init(loop_, timer_);
   timer_->data = this;
+  kick_ = new uv_idle_t;
+  uv_idle_init(loop_, kick_);
+  kick_->data = this;
   multi_ = curl_multi_init();
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, OnSocketC);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
@@ -95,6 +92,10 @@ CURL* HttpEngine::AcquireEasy() {
   set(CURLOPT_USERAGENT, opts_.user_agent.c_str());
   set(CURLOPT_PROTOCOLS_STR, "http,https");
   set(CURLOPT_FOLLOWLOCATION, 0L);
+  set(CURLOPT_OPENSOCKETFUNCTION, OnOpenSocketC);
+  set(CURLOPT_OPENSOCKETDATA, this);
+  set(CURLOPT_CLOSESOCKETFUNCTION, OnCloseSocketC);
+  set(CURLOPT_CLOSESOCKETDATA, this);
   if (!opts_.ca_file.empty()) set(CURLOPT_CAINFO, opts_.ca_file.c_str());
   if (!ok) {
     curl_easy_cleanup(e);
@@ -164,73 +165,41 @@ void HttpEngine::Start(Transfer* t) {
   // Could not start: report it from the loop, never from inside Send().
   t->res.curl_error = closing_ ? "shutting down" : "could not start the request";
   failed_.push_back(t);
-  if (!closing_) uv_timer_start(timer_, OnUvTimerC, 1, 0);
+  if (!closing_) uv_idle_start(kick_, OnKickC);
 }
 
-int HttpEngine::OnSocketC(CURL*, curl_socket_t s, int what, void* userp, void* socketp) {
-  auto* self = static_cast<HttpEngine*>(userp);
-  auto* sock = static_cast<Socket*>(socketp);
-  if (what == CURL_POLL_REMOVE) {
-    if (sock) {
-      uv_poll_stop(&sock->poll);
-      uv_close(reinterpret_cast<uv_handle_t*>(&sock->poll), [](uv_handle_t* h) {
-        auto* so = static_cast<Socket*>(h->data);
-        HttpEngine* eng = so->engine;
-        delete so;
-        --eng->sockets_open_;
-        eng->MaybeFinishClose();
-      });
-      curl_multi_assign(self->multi_, s, nullptr);
-    }
-    return 0;
-  }
-  if (sock == nullptr) {
-    sock = new Socket{{}, self, s};
-    if (uv_poll_init_socket(self->loop_, &sock->poll, s) != 0) {
-      delete sock;
-      spdlog::error("http: cannot watch socket {}", s);
-      return -1;
-    }
-    sock->poll.data = sock;
-    ++self->sockets_open_;
-    curl_multi_assign(self->multi_, s, sock);
-  }
-  int events = 0;
-  if (what & CURL_POLL_IN) events |= UV_READABLE;
-  if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-  uv_poll_start(&sock->poll, events, OnPollC);
-  return 0;
-}
-
+// curl has one timeout at a time; each call replaces the last. A 0 ms timeout (every
+// new request asks for one) must not call curl back from inside its own callback
+// chain. multi-uv.c's 1 ms timer avoids that but costs a sleep and a second wakeup of
+// the loop per request batch; an idle handle runs it on the loop's next turn without
+// blocking (an active uv_idle_t makes the loop poll with a zero timeout), after
+// everything queued in this turn — so all requests added meanwhile go out together.
 int HttpEngine::OnTimerC(CURLM*, long timeout_ms, void* userp) {
   auto* self = static_cast<HttpEngine*>(userp);
+  if (timeout_ms != 0 && self->failed_.empty()) uv_idle_stop(self->kick_);
   if (timeout_ms < 0) {
-    if (self->failed_.empty()) uv_timer_stop(self->timer_);
+    uv_timer_stop(self->timer_);
+  } else if (timeout_ms == 0) {
+    uv_timer_stop(self->timer_);
+    uv_idle_start(self->kick_, OnKickC);
   } else {
-    // 0 would make us call curl back from inside its own callback chain: use 1 ms.
-    uv_timer_start(self->timer_, OnUvTimerC, static_cast<uint64_t>(std::max(timeout_ms, 1L)), 0);
+    uv_timer_start(self->timer_, OnUvTimerC, static_cast<uint64_t>(timeout_ms), 0);
   }
   return 0;
 }
 
-void HttpEngine::OnUvTimerC(uv_timer_t* t) {
-  auto* self = static_cast<HttpEngine*>(t->data);
-  std::vector<Transfer*> failed;
-  failed.swap(self->failed_);
-  for (Transfer* tr : failed) self->Complete(tr, CURLE_FAILED_INIT);
-  if (self->multi_) self->Action(CURL_SOCKET_TIMEOUT, 0);
+void HttpEngine::OnUvTimerC(uv_timer_t* t) { static_cast<HttpEngine*>(t->data)->RunTimeouts(); }
+
+void HttpEngine::OnKickC(uv_idle_t* h) {
+  uv_idle_stop(h);
+  static_cast<HttpEngine*>(h->data)->RunTimeouts();
 }
 
-void HttpEngine::OnPollC(uv_poll_t* p, int status, int events) {
-  auto* sock = static_cast<Socket*>(p->data);
-  int flags = 0;
-  if (status < 0) {
-    flags = CURL_CSELECT_ERR;
-  } else {
-    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-  }
-  sock->engine->Action(sock->fd, flags);
+void HttpEngine::RunTimeouts() {
+  std::vector<Transfer*> failed;
+  failed.swap(failed_);
+  for (Transfer* tr : failed) Complete(tr, CURLE_FAILED_INIT);
+  if (multi_) Action(CURL_SOCKET_TIMEOUT, 0);
 }
 
 void HttpEngine::Action(curl_socket_t s, int flags) {
@@ -328,22 +297,28 @@ void HttpEngine::Close(std::function<void()> done) {
     failed.swap(failed_);
     for (Transfer* t : failed) Complete(t, CURLE_FAILED_INIT);
   }
-  // curl closes its cached connections here and tells us CURL_POLL_REMOVE for each;
-  // their uv_poll_t handles finish closing on the next loop iteration.
+  // curl closes its cached connections here, each through OnCloseSocketC; their
+  // uv_poll_t handles finish closing on the next loop iteration.
   CURLMcode rc = curl_multi_cleanup(multi_);
   if (rc != CURLM_OK) spdlog::error("http: curl_multi_cleanup: {}", curl_multi_strerror(rc));
   multi_ = nullptr;
-  uv_timer_stop(timer_);
+  CloseAllSockets();
   uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) {
     auto* self = static_cast<HttpEngine*>(h->data);
     delete reinterpret_cast<uv_timer_t*>(h);
-    self->timer_closed_ = true;
+    --self->handles_open_;
+    self->MaybeFinishClose();
+  });
+  uv_close(reinterpret_cast<uv_handle_t*>(kick_), [](uv_handle_t* h) {
+    auto* self = static_cast<HttpEngine*>(h->data);
+    delete reinterpret_cast<uv_idle_t*>(h);
+    --self->handles_open_;
     self->MaybeFinishClose();
   });
 }
 
 void HttpEngine::MaybeFinishClose() {
-  if (!closing_ || !timer_closed_ || sockets_open_ != 0 || in_flight_ != 0 || !close_done_) return;
+  if (!closing_ || handles_open_ != 0 || sockets_open_ != 0 || in_flight_ != 0 || !close_done_) return;
   auto done = std::move(close_done_);
   close_done_ = nullptr;
   done();

@@ -1,10 +1,13 @@
 // runway/http.h — HTTP requests on the daemon's libuv loop, through curl's multi interface.
 //
 // One HttpEngine owns one CURLM driven by curl_multi_socket_action: one uv_poll_t per
-// socket curl asks about, one uv_timer_t for curl's timeout (a 0 ms timeout becomes
-// 1 ms so curl is never re-entered from its own callback), curl_multi_info_read drained
-// after every action. Connections are reused (HTTP/2 multiplexing when offered,
+// socket curl asks about, one uv_timer_t for curl's timeout and one uv_idle_t for a 0 ms
+// timeout (run on the loop's next turn, so curl is never re-entered from its own
+// callback, yet no 1 ms sleep per request), curl_multi_info_read drained after every
+// action. Connections are reused (HTTP/2 multiplexing when offered,
 // keep-alive otherwise) up to `max_host_connections` per host; easy handles are pooled.
+// A connection's uv_poll_t lives as long as the connection, not one transfer (see
+// http_sockets.cc): on a reused connection a request costs no epoll_ctl at all.
 //
 // Money rule for POSTs (task creation): the body is handed to curl through a read
 // callback with no seek callback, so curl can never silently resend it on a fresh
@@ -79,9 +82,18 @@ class HttpEngine {
  private:
   struct Transfer;
   struct Socket;
+  // What we know about one fd number (http_sockets.cc).
+  struct Slot {
+    Socket* sock = nullptr;  // its uv_poll_t, if curl ever asked us to watch it
+    bool owned = false;      // opened by OnOpenSocketC: closed only through OnCloseSocketC
+  };
   static int OnSocketC(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
+  static curl_socket_t OnOpenSocketC(void* clientp, curlsocktype purpose, struct curl_sockaddr* addr);
+  static int OnCloseSocketC(void* clientp, curl_socket_t fd);
   static int OnTimerC(CURLM* multi, long timeout_ms, void* userp);
   static void OnUvTimerC(uv_timer_t* t);
+  static void OnKickC(uv_idle_t* h);
+  void RunTimeouts();
   static void OnPollC(uv_poll_t* p, int status, int events);
   static size_t OnWriteC(char* ptr, size_t size, size_t n, void* userdata);
   static size_t OnReadC(char* ptr, size_t size, size_t n, void* userdata);
@@ -90,11 +102,16 @@ class HttpEngine {
   void Complete(Transfer* t, CURLcode code);
   CURL* AcquireEasy();
   void MaybeFinishClose();
+  Slot& SlotFor(curl_socket_t fd);
+  void Watch(Socket* sock, int events);
+  void CloseSocket(Socket* sock);
+  void CloseAllSockets();
 
   uv_loop_t* loop_;
   HttpOptions opts_;
   CURLM* multi_ = nullptr;
   uv_timer_t* timer_;             // owned; freed in its close callback
+  uv_idle_t* kick_;               // owned; freed in its close callback
   std::vector<CURL*> easy_pool_;
   std::unordered_set<Transfer*> live_;   // every transfer whose callback has not run
   std::vector<Transfer*> failed_;        // could not start; completed from the timer
@@ -102,9 +119,10 @@ class HttpEngine {
   size_t active_ = 0;                    // handed to curl
   void Start(Transfer* t);
   size_t in_flight_ = 0;
+  std::vector<Slot> slots_;       // indexed by fd
   int sockets_open_ = 0;          // uv_poll_t handles not yet closed
   bool closing_ = false;
-  bool timer_closed_ = false;
+  int handles_open_ = 2;          // timer_ and kick_
   std::function<void()> close_done_;
 };
 
