@@ -1,0 +1,137 @@
+// HttpEngine (runway/http.h, runway/http_sockets.cc) against a real HTTP server over
+// real sockets: runway-sim's server, in process, closing idle keep-alive connections
+// after one second. What it shows:
+// - a kept-alive connection's uv_poll_t outlives the transfer that opened it (idle
+//   connections stay watched, so the next request on them costs no epoll_ctl);
+// - when the server closes an idle connection, the engine stops watching it (epoll is
+//   level-triggered: a watched EOF would wake the loop forever);
+// - requests after that are answered (curl drops the dead connections and reconnects);
+// - Close() leaves nothing behind: the loop closes clean.
+#include <gtest/gtest.h>
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "ledger/pricing.h"
+#include "runway/http.h"
+#include "sim/api.h"
+#include "sim/config.h"
+#include "sim/server.h"
+
+namespace runwayd::runway {
+namespace {
+
+int64_t NowUs() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// uv_poll_t handles the loop is watching now.
+int ActivePolls(uv_loop_t* loop) {
+  int n = 0;
+  uv_walk(loop, [](uv_handle_t* h, void* arg) {
+    if (h->type == UV_POLL && uv_is_active(h) && !uv_is_closing(h)) ++*static_cast<int*>(arg);
+  }, &n);
+  return n;
+}
+
+// Runs the loop until `done` holds (checked every 5 ms) or `limit` passes.
+bool RunUntil(uv_loop_t* loop, const std::function<bool()>& done, std::chrono::milliseconds limit) {
+  struct Ctx {
+    const std::function<bool()>* done;
+    int64_t left_ms;
+    bool ok = false;
+  } ctx{&done, limit.count()};
+  uv_timer_t check;
+  uv_timer_init(loop, &check);
+  check.data = &ctx;
+  uv_timer_start(&check, [](uv_timer_t* t) {
+    auto* c = static_cast<Ctx*>(t->data);
+    c->left_ms -= 5;
+    if ((*c->done)()) c->ok = true;
+    if (c->ok || c->left_ms <= 0) uv_stop(t->loop);
+  }, 5, 5);
+  uv_run(loop, UV_RUN_DEFAULT);
+  uv_close(reinterpret_cast<uv_handle_t*>(&check), nullptr);
+  uv_run(loop, UV_RUN_NOWAIT);  // the close callback
+  return ctx.ok;
+}
+
+class HttpEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    ASSERT_TRUE(sim::ParseConfig("", "test.toml", &config_, &error)) << error;
+    api_ = std::make_unique<sim::Api>(config_, ledger::PriceTable::Defaults(), &NowUs);
+    server_ = std::make_unique<sim::Server>(api_.get());
+    sim::ServerOptions so;
+    so.connection_timeout_s = 1;  // the server closes idle connections after 1 s
+    ASSERT_TRUE(server_->Start(so, &error)) << error;
+    ASSERT_EQ(uv_loop_init(&loop_), 0);
+    HttpOptions ho;
+    ho.max_host_connections = 2;
+    http_ = std::make_unique<HttpEngine>(&loop_, ho);
+  }
+
+  void TearDown() override {
+    if (http_) {
+      bool closed = false;
+      http_->Close([&] { closed = true; });
+      EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }, std::chrono::seconds(5)));
+      uv_run(&loop_, UV_RUN_DEFAULT);  // whatever is still closing
+      http_.reset();
+    }
+    EXPECT_EQ(uv_loop_close(&loop_), 0) << "a handle outlived the engine";
+    server_.reset();
+  }
+
+  // Sends `n` GETs and runs the loop until all are answered; returns how many were.
+  int SendAndWait(int n) {
+    int answered = 0, done = 0;
+    std::string url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/v1/organization";
+    for (int i = 0; i < n; ++i) {
+      HttpRequest req;
+      req.url = url;
+      http_->Send(std::move(req), [&](HttpResult&& r) {
+        ++done;
+        // No key: the simulator answers 401, which is an answer all the same.
+        if (r.transport == Transport::kAnswered && r.status == 401) ++answered;
+        else ADD_FAILURE() << "transport " << static_cast<int>(r.transport) << " status " << r.status << " "
+                           << r.curl_error;
+      });
+    }
+    EXPECT_TRUE(RunUntil(&loop_, [&] { return done == n; }, std::chrono::seconds(10)));
+    return answered;
+  }
+
+  sim::SimConfig config_;
+  std::unique_ptr<sim::Api> api_;
+  std::unique_ptr<sim::Server> server_;
+  uv_loop_t loop_{};
+  std::unique_ptr<HttpEngine> http_;
+};
+
+TEST_F(HttpEngineTest, IdleConnectionsStayWatchedUntilTheServerClosesThem) {
+  ASSERT_EQ(SendAndWait(40), 40);
+  // Every request is over; the kept-alive connections are still watched (at most two).
+  int idle_watched = ActivePolls(&loop_);
+  EXPECT_GE(idle_watched, 1);
+  EXPECT_LE(idle_watched, 2);
+
+  // The server closes them after 1 s of idleness: the engine stops watching them.
+  EXPECT_TRUE(RunUntil(&loop_, [&] { return ActivePolls(&loop_) == 0; }, std::chrono::seconds(5)))
+      << ActivePolls(&loop_) << " closed connection(s) still watched";
+
+  // And it stays so: a few more turns of the loop do not start watching them again.
+  for (int i = 0; i < 10; ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+  EXPECT_EQ(ActivePolls(&loop_), 0);
+
+  // New requests find the cached connections dead and open new ones.
+  EXPECT_EQ(SendAndWait(40), 40);
+  EXPECT_GE(ActivePolls(&loop_), 1);
+}
+
+}  // namespace
+}  // namespace runwayd::runway
