@@ -24,8 +24,7 @@
 #endif
 
 #include <array>
-#include <cstdio>
-#include <ctime>
+#include <chrono>
 
 namespace runwayd {
 namespace {
@@ -159,18 +158,29 @@ std::optional<ErrorClass> ErrorClassFromName(std::string_view name) {
   return std::nullopt;
 }
 
+// Three timestamps per result: gmtime_r + snprintf cost some 4,000 instructions each
+// (a tenth of building the whole event); the civil calendar of <chrono> and a digit
+// loop do the same in a few dozen. The unit test checks it against gmtime_r.
 std::string FormatTimeMs(int64_t unix_ms) {
   constexpr int64_t kLast = 253402300799999;  // 9999-12-31T23:59:59.999Z: four-digit years only
   if (unix_ms < 0) unix_ms = 0;
   if (unix_ms > kLast) unix_ms = kLast;
-  const time_t secs = static_cast<time_t>(unix_ms / 1000);
-  const int ms = static_cast<int>(unix_ms % 1000);
-  struct tm tm {};
-  gmtime_r(&secs, &tm);
-  char text[80];  // 24 bytes in practice; sized for any int the compiler can imagine
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-  return text;
+  using namespace std::chrono;
+  const sys_days day = floor<days>(sys_time<milliseconds>(milliseconds(unix_ms)));
+  const year_month_day ymd(day);
+  int64_t in_day = unix_ms - duration_cast<milliseconds>(day.time_since_epoch()).count();
+  std::string out = "0000-00-00T00:00:00.000Z";
+  auto put = [&out](size_t at, size_t width, int64_t v) {
+    for (size_t i = width; i-- > 0; v /= 10) out[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, 4, static_cast<int>(ymd.year()));
+  put(5, 2, static_cast<unsigned>(ymd.month()));
+  put(8, 2, static_cast<unsigned>(ymd.day()));
+  put(11, 2, in_day / 3600000);
+  put(14, 2, in_day / 60000 % 60);
+  put(17, 2, in_day / 1000 % 60);
+  put(20, 3, in_day % 1000);
+  return out;
 }
 
 std::string EncodeResult(const ResultEvent& e) {

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <cstdio>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -159,6 +161,22 @@ TEST(EventTime, FormatTimeMsIsRfc3339UtcWithMilliseconds) {
   EXPECT_EQ(FormatTimeMs(-1), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(FormatTimeMs(INT64_MAX), "9999-12-31T23:59:59.999Z");
   EXPECT_EQ(FormatTimeMs(INT64_MIN), "1970-01-01T00:00:00.000Z");
+}
+
+// The same text as the C library's calendar, over the whole range.
+TEST(EventTime, FormatTimeMsAgreesWithGmtime) {
+  uint64_t x = 0x9e3779b97f4a7c15ULL;
+  for (int i = 0; i < 20000; ++i) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;  // xorshift: fixed sequence, no seed to vary
+    const int64_t ms = static_cast<int64_t>(x % 253402300800000ULL);
+    const time_t secs = static_cast<time_t>(ms / 1000);
+    struct tm tm {};
+    gmtime_r(&secs, &tm);
+    char want[64];
+    std::snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+    ASSERT_EQ(FormatTimeMs(ms), want) << ms;
+  }
 }
 
 // --- result ---------------------------------------------------------------------------
