@@ -46,7 +46,8 @@ class JsonFormatter final : public spdlog::formatter {
 // at info level, that write was one syscall per job (a fifth of them, in `intake`).
 // Lines wait in memory only until the loop is about to block (FlushLogs, from a
 // uv_prepare_t), until 64 KB are waiting, or until a warning or worse is logged, which
-// goes out at once with everything before it. Lines are never split or reordered.
+// goes out at once with everything before it. Lines are never split or reordered; a
+// process killed by a signal loses at most the lines of the loop turn it died in.
 class BatchedStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
   ~BatchedStderrSink() override { flush_(); }

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <uv.h>
 
+#include <csignal>
 #include <cstdio>
 
 #include "daemon/engine.h"
@@ -36,6 +37,11 @@ int main(int argc, char** argv) {
     fprintf(stderr, "runwayd: %s\n", error.c_str());
     return 2;
   }
+  // A peer that resets a connection must cost an EPIPE, not the process: hiredis writes
+  // with write(2), which raises SIGPIPE (curl and libmicrohttpd use MSG_NOSIGNAL).
+  // systemd ignores it for services by default; a daemon started by anything else
+  // must not depend on that.
+  signal(SIGPIPE, SIG_IGN);
   runwayd::SetupLogging(cfg.log_level, cfg.log_format);
   std::string config_path = cli.config_path;
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

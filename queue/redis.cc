@@ -232,29 +232,35 @@ void RedisConn::Tick() {
   }
 }
 
+// The command in Redis's wire form (RESP: an array of bulk strings, each length-prefixed,
+// so any bytes are safe), written here rather than by redisAsyncCommandArgv: hiredis
+// formats each argument's length with its own printf-like sdscatfmt, which was 7% of
+// the daemon's instructions in the intake benchmark.
 void RedisConn::Command(const std::vector<std::string_view>& argv, Callback cb) {
   if (ac_ == nullptr || closing_) {
     Defer(std::move(cb));
     return;
   }
-  const char* args[32];
-  size_t lens[32];
-  std::vector<const char*> big_args;
-  std::vector<size_t> big_lens;
-  const char** a = args;
-  size_t* l = lens;
-  if (argv.size() > 32) {
-    big_args.resize(argv.size());
-    big_lens.resize(argv.size());
-    a = big_args.data();
-    l = big_lens.data();
-  }
-  for (size_t i = 0; i < argv.size(); ++i) {
-    a[i] = argv[i].data();
-    l[i] = argv[i].size();
+  size_t size = 16;
+  for (std::string_view a : argv) size += a.size() + 24;
+  std::string wire;
+  wire.reserve(size);
+  auto header = [&wire](char kind, size_t n) {
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+    (void)ec;  // cannot fail: 24 digits hold any size_t
+    wire.push_back(kind);
+    wire.append(digits, end);
+    wire.append("\r\n");
+  };
+  header('*', argv.size());
+  for (std::string_view a : argv) {
+    header('$', a.size());
+    wire.append(a);
+    wire.append("\r\n");
   }
   auto* p = new Pending{this, std::move(cb)};
-  if (redisAsyncCommandArgv(ac_, OnReplyC, p, static_cast<int>(argv.size()), a, l) != REDIS_OK) {
+  if (redisAsyncFormattedCommand(ac_, OnReplyC, p, wire.data(), wire.size()) != REDIS_OK) {
     Callback c = std::move(p->cb);
     delete p;
     Defer(std::move(c));

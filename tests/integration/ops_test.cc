@@ -157,6 +157,23 @@ TEST(Ops, BadConfigurationExitsWithCodeTwo) {
   EXPECT_NE(ReadFile(s.dir() + "/bad2.log").find("RUNWAY_MISSING_KEY is not set"), std::string::npos);
 }
 
+// Redis (or a proxy) resetting a connection while a write is queued must not kill the
+// daemon with SIGPIPE: hiredis writes with write(2). Checked on the running process.
+TEST(Ops, SigpipeIsIgnored) {
+  Stack s("sigpipe");
+  s.StartRedis();
+  s.StartSim();
+  size_t i = s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(i)) << s.Logs();
+  std::ifstream status("/proc/" + std::to_string(s.daemon(i).pid()) + "/status");
+  std::string line, ignored;
+  while (std::getline(status, line))
+    if (line.rfind("SigIgn:", 0) == 0) ignored = line.substr(7);
+  ASSERT_FALSE(ignored.empty());
+  const unsigned long long mask = std::stoull(ignored, nullptr, 16);
+  EXPECT_TRUE(mask & (1ULL << (SIGPIPE - 1))) << "SigIgn:" << ignored;
+}
+
 // The gauges and counters that only move on particular events: a price table that
 // disagrees with Runway (counted per task, logged once per model), the detection delay
 // of every finished task, and the retry set's depth.
