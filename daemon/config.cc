@@ -289,6 +289,7 @@ bool LoadConfig(const CliOverrides& cli, Config* out, std::string* error) {
   if (c.daemon_id.empty() || c.daemon_id.size() > 128 || c.daemon_id.find_first_of(" \t\r\n:") != std::string::npos)
     return r.Fail("config: daemon.id must be 1..128 characters without spaces or ':'");
   if (!BaseUrlAllowed(c.base_url, error)) return false;
+  runway::ProxyFromEnvironment(c.base_url.substr(0, c.base_url.find(':')), getenv, &c.http.proxy, &c.http.no_proxy);
   if (!c.metrics_listen.empty()) {
     metrics::MetricsServerOptions mo;
     std::string merr;

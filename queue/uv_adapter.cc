@@ -68,13 +68,10 @@ void DelRead(void* d) {
 void AddWrite(void* d) {
   auto* p = static_cast<Events*>(d);
   p->want |= UV_WRITABLE;
+  if (p->polling & UV_WRITABLE) return;  // already waiting: that write takes this command too
   bool connected = (p->context->c.flags & REDIS_CONNECTED) != 0;
-  if (connected && !p->writing) {
-    uv_prepare_start(&p->flush, OnFlush);
-    Update(p, false);
-  } else {
-    Update(p, true);  // blocked, or connecting: wait until the socket takes more
-  }
+  if (connected && !p->writing) uv_prepare_start(&p->flush, OnFlush);
+  else Update(p, true);  // blocked, or connecting: wait until the socket takes more
 }
 
 void DelWrite(void* d) {

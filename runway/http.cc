@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <unordered_set>
 
@@ -44,6 +45,29 @@ Transport TransportFor(CURLcode code, long request_bytes) {
     default:
       return request_bytes == 0 ? Transport::kNotSent : Transport::kSentNoAnswer;
   }
+}
+
+void ProxyFromEnvironment(std::string_view scheme, const std::function<const char*(const char*)>& get,
+                          std::string* proxy, std::string* no_proxy) {
+  auto var = [&get](const std::string& name) -> const char* {
+    const char* v = get(name.c_str());
+    return v != nullptr && *v != '\0' ? v : nullptr;
+  };
+  std::string name;
+  for (char c : scheme) name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  name += "_proxy";
+  const char* p = var(name);
+  if (p == nullptr && name != "http_proxy") {
+    std::string upper;
+    for (char c : name) upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    p = var(upper);
+  }
+  if (p == nullptr) p = var("all_proxy");
+  if (p == nullptr) p = var("ALL_PROXY");
+  *proxy = p != nullptr ? p : "";
+  const char* n = var("no_proxy");
+  if (n == nullptr) n = var("NO_PROXY");
+  *no_proxy = n != nullptr ? n : "";
 }
 
 HttpEngine::HttpEngine(uv_loop_t* loop, HttpOptions opts) : loop_(loop), opts_(std::move(opts)) {
@@ -100,6 +124,9 @@ CURL* HttpEngine::AcquireEasy() {
   set(CURLOPT_CLOSESOCKETFUNCTION, OnCloseSocketC);
   set(CURLOPT_CLOSESOCKETDATA, this);
   if (!opts_.ca_file.empty()) set(CURLOPT_CAINFO, opts_.ca_file.c_str());
+  // Both set (even to ""), curl never reads the proxy environment per request.
+  set(CURLOPT_PROXY, opts_.proxy.c_str());
+  set(CURLOPT_NOPROXY, opts_.no_proxy.c_str());
   if (!ok) {
     curl_easy_cleanup(e);
     return nullptr;

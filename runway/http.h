@@ -27,6 +27,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -46,7 +47,19 @@ struct HttpOptions {
   size_t max_response_bytes = 4 << 20;  // larger bodies fail the request
   std::string ca_file;                  // extra CA bundle for private endpoints
   std::string user_agent = "runwayd/0.1";
+  // The proxy and its exclusions, "" for none: see ProxyFromEnvironment.
+  std::string proxy;
+  std::string no_proxy;
 };
+
+// Reads curl's proxy environment once, with curl's own rules for `scheme` ("http" or
+// "https"): `<scheme>_proxy`, then its uppercase form except HTTP_PROXY (which CGI sets
+// from a request header, so curl ignores it), then all_proxy / ALL_PROXY; exclusions
+// from no_proxy / NO_PROXY; an empty value counts as unset. Left to curl, these
+// variables were looked up on every request (getenv walks the whole environment: 2% of
+// the daemon's instructions). `get` is getenv outside tests.
+void ProxyFromEnvironment(std::string_view scheme, const std::function<const char*(const char*)>& get,
+                          std::string* proxy, std::string* no_proxy);
 
 struct HttpRequest {
   const char* method = "GET";     // GET, POST, DELETE
@@ -114,7 +127,7 @@ class HttpEngine {
   uv_idle_t* kick_;               // owned; freed in its close callback
   std::vector<CURL*> easy_pool_;
   std::unordered_set<Transfer*> live_;   // every transfer whose callback has not run
-  std::vector<Transfer*> failed_;        // could not start; completed from the timer
+  std::vector<Transfer*> failed_;        // could not start; completed on the loop's next turn
   std::deque<Transfer*> waiting_;        // not handed to curl yet (max_active reached)
   size_t active_ = 0;                    // handed to curl
   void Start(Transfer* t);

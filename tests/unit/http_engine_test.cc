@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 
 #include "ledger/pricing.h"
@@ -131,6 +132,63 @@ TEST_F(HttpEngineTest, IdleConnectionsStayWatchedUntilTheServerClosesThem) {
   // New requests find the cached connections dead and open new ones.
   EXPECT_EQ(SendAndWait(40), 40);
   EXPECT_GE(ActivePolls(&loop_), 1);
+}
+
+// The proxy options reach curl: a proxy on a closed port fails every request, unless
+// the host is excluded.
+TEST_F(HttpEngineTest, ProxyAndItsExclusionsAreApplied) {
+  int closed_port = 0;
+  {
+    sim::Server probe(api_.get());  // a port that was free a moment ago and is closed now
+    std::string error;
+    ASSERT_TRUE(probe.Start(sim::ServerOptions{}, &error)) << error;
+    closed_port = probe.port();
+  }
+  auto one = [&](const std::string& no_proxy) {
+    bool closed = false;
+    http_->Close([&] { closed = true; });
+    EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }, std::chrono::seconds(5)));
+    HttpOptions ho;
+    ho.proxy = "http://127.0.0.1:" + std::to_string(closed_port);
+    ho.no_proxy = no_proxy;
+    http_ = std::make_unique<HttpEngine>(&loop_, ho);
+    HttpResult got;
+    bool done = false;
+    HttpRequest req;
+    req.url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/v1/organization";
+    http_->Send(std::move(req), [&](HttpResult&& r) { got = std::move(r), done = true; });
+    EXPECT_TRUE(RunUntil(&loop_, [&] { return done; }, std::chrono::seconds(10)));
+    return got;
+  };
+  HttpResult via_proxy = one("");
+  EXPECT_EQ(via_proxy.transport, Transport::kNotSent) << via_proxy.status;
+  HttpResult direct = one("127.0.0.1");
+  EXPECT_EQ(direct.transport, Transport::kAnswered) << direct.curl_error;
+  EXPECT_EQ(direct.status, 401);
+}
+
+TEST(ProxyFromEnvironment, FollowsCurlsRules) {
+  auto run = [](std::string_view scheme, std::map<std::string, std::string> env) {
+    std::string proxy = "unset", no_proxy = "unset";
+    ProxyFromEnvironment(scheme, [&env](const char* name) -> const char* {
+      auto it = env.find(name);
+      return it == env.end() ? nullptr : it->second.c_str();
+    }, &proxy, &no_proxy);
+    return proxy + "|" + no_proxy;
+  };
+  EXPECT_EQ(run("https", {}), "|");
+  EXPECT_EQ(run("https", {{"https_proxy", "http://a:1"}, {"HTTPS_PROXY", "http://b:1"}}), "http://a:1|");
+  EXPECT_EQ(run("https", {{"HTTPS_PROXY", "http://b:1"}, {"all_proxy", "http://c:1"}}), "http://b:1|");
+  EXPECT_EQ(run("https", {{"all_proxy", "http://c:1"}, {"ALL_PROXY", "http://d:1"}}), "http://c:1|");
+  EXPECT_EQ(run("https", {{"ALL_PROXY", "socks5://d:1"}}), "socks5://d:1|");
+  EXPECT_EQ(run("https", {{"https_proxy", ""}, {"all_proxy", "http://c:1"}}), "http://c:1|");  // empty = unset
+  // HTTP_PROXY is never read (CGI puts a request header there); http_proxy is.
+  EXPECT_EQ(run("http", {{"HTTP_PROXY", "http://evil:1"}}), "|");
+  EXPECT_EQ(run("http", {{"HTTP_PROXY", "http://evil:1"}, {"ALL_PROXY", "http://d:1"}}), "http://d:1|");
+  EXPECT_EQ(run("http", {{"http_proxy", "http://a:1"}}), "http://a:1|");
+  EXPECT_EQ(run("HTTPS", {{"https_proxy", "http://a:1"}}), "http://a:1|");
+  EXPECT_EQ(run("https", {{"no_proxy", "localhost"}, {"NO_PROXY", "other"}}), "|localhost");
+  EXPECT_EQ(run("https", {{"NO_PROXY", "other"}}), "|other");
 }
 
 }  // namespace
