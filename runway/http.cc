@@ -71,12 +71,10 @@ void ProxyFromEnvironment(std::string_view scheme, const std::function<const cha
 }
 
 HttpEngine::HttpEngine(uv_loop_t* loop, HttpOptions opts) : loop_(loop), opts_(std::move(opts)) {
-  timer_ = new uv_timer_t;
-  uv_timer_init(loop_, timer_);
-  timer_->data = this;
-  kick_ = new uv_idle_t;
-  uv_idle_init(loop_, kick_);
-  kick_->data = this;
+  uv_timer_init(loop_, &timer_);
+  timer_.data = this;
+  uv_idle_init(loop_, &kick_);
+  kick_.data = this;
   multi_ = curl_multi_init();
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, OnSocketC);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
@@ -195,7 +193,7 @@ void HttpEngine::Start(Transfer* t) {
   // Could not start: report it from the loop, never from inside Send().
   t->res.curl_error = closing_ ? "shutting down" : "could not start the request";
   failed_.push_back(t);
-  if (!closing_) uv_idle_start(kick_, OnKickC);
+  if (!closing_) uv_idle_start(&kick_, OnKickC);
 }
 
 // curl has one timeout at a time; each call replaces the last. A 0 ms timeout (every
@@ -206,14 +204,14 @@ void HttpEngine::Start(Transfer* t) {
 // everything queued in this turn — so all requests added meanwhile go out together.
 int HttpEngine::OnTimerC(CURLM*, long timeout_ms, void* userp) {
   auto* self = static_cast<HttpEngine*>(userp);
-  if (timeout_ms != 0 && self->failed_.empty()) uv_idle_stop(self->kick_);
+  if (timeout_ms != 0 && self->failed_.empty()) uv_idle_stop(&self->kick_);
   if (timeout_ms < 0) {
-    uv_timer_stop(self->timer_);
+    uv_timer_stop(&self->timer_);
   } else if (timeout_ms == 0) {
-    uv_timer_stop(self->timer_);
-    uv_idle_start(self->kick_, OnKickC);
+    uv_timer_stop(&self->timer_);
+    uv_idle_start(&self->kick_, OnKickC);
   } else {
-    uv_timer_start(self->timer_, OnUvTimerC, static_cast<uint64_t>(timeout_ms), 0);
+    uv_timer_start(&self->timer_, OnUvTimerC, static_cast<uint64_t>(timeout_ms), 0);
   }
   return 0;
 }
@@ -333,18 +331,13 @@ void HttpEngine::Close(std::function<void()> done) {
   if (rc != CURLM_OK) spdlog::error("http: curl_multi_cleanup: {}", curl_multi_strerror(rc));
   multi_ = nullptr;
   CloseAllSockets();
-  uv_close(reinterpret_cast<uv_handle_t*>(timer_), [](uv_handle_t* h) {
-    auto* self = static_cast<HttpEngine*>(h->data);
-    delete reinterpret_cast<uv_timer_t*>(h);
-    --self->handles_open_;
-    self->MaybeFinishClose();
-  });
-  uv_close(reinterpret_cast<uv_handle_t*>(kick_), [](uv_handle_t* h) {
-    auto* self = static_cast<HttpEngine*>(h->data);
-    delete reinterpret_cast<uv_idle_t*>(h);
-    --self->handles_open_;
-    self->MaybeFinishClose();
-  });
+  for (auto* h : {reinterpret_cast<uv_handle_t*>(&timer_), reinterpret_cast<uv_handle_t*>(&kick_)}) {
+    uv_close(h, [](uv_handle_t* hh) {
+      auto* self = static_cast<HttpEngine*>(hh->data);
+      --self->handles_open_;
+      self->MaybeFinishClose();
+    });
+  }
 }
 
 void HttpEngine::MaybeFinishClose() {

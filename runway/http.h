@@ -90,6 +90,7 @@ class HttpEngine {
   size_t in_flight() const { return in_flight_; }
   // Aborts every request (their callbacks run with transport kNotSent, curl_code -1),
   // cleans curl up while the loop closes its sockets; `done` runs when all handles closed.
+  // The engine holds libuv handles: destroy it only after `done` has run.
   void Close(std::function<void()> done);
 
  private:
@@ -123,8 +124,8 @@ class HttpEngine {
   uv_loop_t* loop_;
   HttpOptions opts_;
   CURLM* multi_ = nullptr;
-  uv_timer_t* timer_;             // owned; freed in its close callback
-  uv_idle_t* kick_;               // owned; freed in its close callback
+  uv_timer_t timer_{};            // closed by Close(), which the owner awaits
+  uv_idle_t kick_{};
   std::vector<CURL*> easy_pool_;
   std::unordered_set<Transfer*> live_;   // every transfer whose callback has not run
   std::vector<Transfer*> failed_;        // could not start; completed on the loop's next turn
