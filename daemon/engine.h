@@ -225,6 +225,9 @@ class Engine {
   uv_timer_t tick_{}, intake_timer_{}, cancel_timer_{}, grace_timer_{}, beat_timer_{}, ledger_timer_{};
   uv_timer_t retry_timer_{};
   bool taking_due_ = false;
+  // Room below a batch has waited kIntakeTailMs: MaybeTake() fills it (see intake.cc).
+  static constexpr uint64_t kIntakeTailMs = 200;
+  bool tail_due_ = false;
   std::mt19937_64 token_rng_{std::random_device{}()};  // admission tokens
   std::unordered_map<std::string, std::deque<std::pair<uint32_t, uint32_t>>> slot_waiters_;  // model -> tasks
   std::vector<std::pair<uint32_t, uint32_t>> parked_;  // waiting for credit or a first reading

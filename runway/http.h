@@ -38,12 +38,15 @@ namespace runwayd::runway {
 struct HttpOptions {
   long connect_timeout_ms = 5000;
   long request_timeout_ms = 60000;
-  long max_host_connections = 64;  // cap per host; excess requests queue inside curl
+  long max_host_connections = 64;  // cap per host
   long max_total_connections = 256;
-  // Requests handed to curl at once; the rest wait in our own FIFO. curl's internal
-  // pending queue is walked on every completed transfer, so thousands queued there cost
-  // CPU per request and a full easy handle each.
-  size_t max_active = 256;
+  // Requests handed to curl at once; the rest wait in our own FIFO. Keep it at most the
+  // connections curl may open: a request curl cannot give a connection sits in its
+  // pending queue, and curl tries every queued request against every connection (host
+  // names compared) each time it runs: 4 x 64 cost ~190,000 instructions per job in
+  // bench/run intake, about a third of the daemon's CPU. Over HTTP/2 the same number
+  // of requests share fewer connections.
+  size_t max_active = 64;
   size_t max_response_bytes = 4 << 20;  // larger bodies fail the request
   std::string ca_file;                  // extra CA bundle for private endpoints
   std::string user_agent = "runwayd/0.1";

@@ -279,6 +279,33 @@ TEST(EndToEnd, PollBudgetCapsRequestsPerAccount) {
   EXPECT_LE(g1 - g0, 10 * 3 + 10) << "the budget of 10 GETs/s was exceeded";
 }
 
+// At the in-flight cap intake waits for room for a batch (a tenth of the cap here: 2),
+// so that one finished task does not cost one intake round trip for one job. A short
+// tail must not wait for that: here one job ends, 19 run for 100 s, and the job queued
+// behind them is taken after a short wait for more room, not when a long task ends.
+TEST(EndToEnd, RoomBelowABatchIsFilledAfterAShortWait) {
+  Stack s("tail");
+  s.StartRedis();
+  s.StartSim();
+  DaemonOptions d;
+  d.daemon_keys = "max_in_flight = 20";
+  s.StartDaemon(d);
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  for (int i = 0; i < 19; ++i)
+    s.redis().Push("runway:jobs", MakeJob("long" + std::to_string(i), "image_to_video", "gen4_turbo", 5, 0, 700 + i,
+                                          "x sim:secs=2000"));
+  s.redis().Push("runway:jobs", MakeJob("short", "image_to_video", "gen4_turbo", 5, 0, 799, "x sim:secs=5"));
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"SCARD", "runway:inflight:d1"}) == 20; }, 10s)) << s.Logs();
+  s.redis().Push("runway:jobs", MakeJob("tail", "image_to_video", "gen4_turbo", 5, 0, 798, "x sim:secs=5"));
+  ASSERT_TRUE(WaitResults(s.redis(), 1, 20s)) << s.Logs();
+  // The queued job is taken within seconds of the first finish (the long tasks end 100 s in).
+  ASSERT_TRUE(WaitResults(s.redis(), 2, 15s)) << s.Logs();
+  std::set<std::string> done;
+  for (const auto& r : ReadResults(s.redis())) done.insert(r.id + ":" + r.status);
+  EXPECT_EQ(done, (std::set<std::string>{"short:succeeded", "tail:succeeded"}));
+  EXPECT_EQ(s.redis().Int({"SCARD", "runway:inflight:d1"}), 19);
+}
+
 // Redis forgets the daemon's scripts (SCRIPT FLUSH, or a restart without persistence
 // before the daemon reloads them): EVALSHA answers NOSCRIPT, and the daemon sends the
 // same call again as EVAL with every key and argument intact.

@@ -229,7 +229,7 @@ void Stack::StartSim(const SimOptions& o) {
 size_t Stack::StartDaemon(const DaemonOptions& o) {
   std::ostringstream t;
   t << "[daemon]\nid = \"" << o.id << "\"\ntime_scale = " << o.time_scale << "\nshutdown_grace_ms = 2000\n"
-    << "heartbeat_ttl_ms = " << o.heartbeat_ttl_ms << "\n"
+    << "heartbeat_ttl_ms = " << o.heartbeat_ttl_ms << "\n" << o.daemon_keys << "\n"
     << "[redis]\nurl = \"redis://" << (redis_password_.empty() ? "" : ":" + redis_password_ + "@") << "127.0.0.1:"
     << redis_port_ << "\"\nprefix = \"runway\"\n"
     << "[log]\nformat = \"" << o.log_format << "\"\n"

@@ -76,6 +76,7 @@ struct DaemonOptions {
   double time_scale = 0.05;
   int64_t heartbeat_ttl_ms = 2000;
   std::string extra_toml;  // extra [jobs]/[upstream]/... tables
+  std::string daemon_keys;  // extra lines inside [daemon] (max_in_flight = 20, ...)
   std::map<std::string, std::string> env;  // extra environment (NOTIFY_SOCKET, ...)
   std::string log_format = "text";
 };
