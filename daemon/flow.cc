@@ -228,7 +228,7 @@ void Engine::DoRecordTask(Task* t) {
     in.status = runway::TaskStatus::kPending;
     in.created_at_ms = t->created_mono;
     in.now_ms = Mono();
-    Schedule(t, runway::NextPollDelayMs(in, durations_, cfg_.poll));
+    Schedule(t, runway::NextPollDelayMs(in, durations_, cfg_.poll), Grid::kNearest);
   });
 }
 
@@ -308,7 +308,7 @@ void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
     t->prev_poll_mono = now;
     int64_t delay = runway::NextPollDelayMs(in, durations_, cfg_.poll);
     int64_t to_deadline = std::max<int64_t>(0, t->deadline_ms - Wall());
-    return Schedule(t, std::min(delay, to_deadline));
+    return Schedule(t, std::min(delay, to_deadline), Grid::kNearest);
   }
   if (t->created_mono)
     durations_.Observe(t->model, static_cast<int>(t->job.facts.duration_s), now - t->created_mono);
