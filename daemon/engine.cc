@@ -192,24 +192,9 @@ Task* Engine::Find(uint32_t slot, uint32_t gen) {
   return t->gen == gen ? t : nullptr;
 }
 
-// Steps due a while from now (polls, mostly) are put on a 100 ms grid, so the ones
-// that fall in the same 100 ms share one wakeup of the loop, and their answers tend to
-// arrive together too. With thousands of tasks in flight, polls at scattered
-// milliseconds cost one wakeup (a context switch, some 17 us of CPU on this kind of
-// VM) per poll or two. bench/run steady: a 10 ms grid (rounded up) 1.1 wakeups and
-// 0.171 ms of CPU per job; 100 ms to the nearest point 0.38 and 0.130, with the same
-// detection p95 (5.9 s) and GETs per task; a 250 ms grid gained nothing more. A poll
-// aimed by an estimate of a task's end may go 50 ms early against seconds of
-// uncertainty; anything that must not be early (a backoff, a server's Retry-After, a
-// booked poll-budget slot) is rounded up. Near steps keep their time.
-constexpr int64_t kGridFromMs = 200;
-constexpr int64_t kGridMs = 100;
-
 void Engine::Schedule(Task* t, int64_t delay_ms, Grid grid) {
   ++t->gen;  // invalidates any earlier timer entry of this task
-  int64_t due = Mono() + std::max<int64_t>(0, delay_ms);
-  if (delay_ms >= kGridFromMs) due = (due + (grid == Grid::kUp ? kGridMs - 1 : kGridMs / 2)) / kGridMs * kGridMs;
-  timers_.Push(due, t->slot, t->gen);
+  timers_.Push(GridDue(Mono(), delay_ms, grid), t->slot, t->gen);  // see timers.h
   Rearm();
 }
 

@@ -158,10 +158,8 @@ class Engine {
   Task* NewTask();
   void FreeTask(Task* t);
   Task* Find(uint32_t slot, uint32_t gen);
-  // Runs t's step delay_ms from now; delays of 200 ms or more go on a 100 ms grid:
-  // rounded up (never early: backoffs, Retry-After, the poll budget's slots) or, for
-  // a poll whose time is an estimate, to the nearest point (at most 50 ms early).
-  enum class Grid { kUp, kNearest };
+  // Runs t's step delay_ms from now, on the grid of timers.h: rounded up (never early)
+  // unless the caller passes Grid::kNearest (polls aimed by an estimate).
   void Schedule(Task* t, int64_t delay_ms, Grid grid = Grid::kUp);
   void RunStep(Task* t);
   void OnTick();

@@ -8,11 +8,34 @@
 // Push and pop are O(log n); nothing ever scans all tasks.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <queue>
 #include <vector>
 
 namespace runwayd {
+
+// Steps due a while from now (polls, mostly) go on a 100 ms grid, so the ones that
+// fall in the same 100 ms share one wakeup of the loop, and their answers tend to
+// arrive together too. With thousands of tasks in flight, polls at scattered
+// milliseconds cost a wakeup (a context switch, some 17 us of CPU on the benchmark's
+// VM) per poll or two. bench/run steady: a 10 ms grid (rounded up) 1.1 wakeups and
+// 0.171 ms of CPU per job; 100 ms to the nearest point 0.38 and 0.130, with the same
+// detection p95 and GETs per task; a 250 ms grid gained nothing more. A poll aimed by
+// an estimate of a task's end may go up to 50 ms early against seconds of
+// uncertainty (kNearest keeps the mean poll time where the policy put it); anything
+// that must never run early (a backoff, a server's Retry-After, a booked poll-budget
+// slot) rounds up (kUp). Steps less than 200 ms away keep their time.
+enum class Grid { kUp, kNearest };
+constexpr int64_t kGridFromMs = 200;
+constexpr int64_t kGridMs = 100;
+
+// The due time of a step `delay_ms` after `now_ms` (clamped at 0), on the grid.
+constexpr int64_t GridDue(int64_t now_ms, int64_t delay_ms, Grid grid) {
+  int64_t due = now_ms + (delay_ms > 0 ? delay_ms : 0);
+  if (delay_ms < kGridFromMs) return due;
+  return (due + (grid == Grid::kUp ? kGridMs - 1 : kGridMs / 2)) / kGridMs * kGridMs;
+}
 
 class TimerQueue {
  public:
