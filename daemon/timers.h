@@ -19,9 +19,10 @@ namespace runwayd {
 // fall in the same 100 ms share one wakeup of the loop, and their answers tend to
 // arrive together too. With thousands of tasks in flight, polls at scattered
 // milliseconds cost a wakeup (a context switch, some 17 us of CPU on the benchmark's
-// VM) per poll or two. bench/run steady: a 10 ms grid (rounded up) 1.1 wakeups and
-// 0.171 ms of CPU per job; 100 ms to the nearest point 0.38 and 0.130, with the same
-// detection p95 and GETs per task; a 250 ms grid gained nothing more. A poll aimed by
+// VM) per poll or two. bench/run steady: a 10 ms grid (rounded up) 1.0 - 1.1 wakeups
+// and 0.171 - 0.196 ms of CPU per job; 100 ms to the nearest point 0.27 - 0.38 and
+// 0.124 - 0.153, with the same detection p95 and GETs per task; a 250 ms grid gained
+// nothing more. A poll aimed by
 // an estimate of a task's end may go up to 50 ms early against seconds of
 // uncertainty (kNearest keeps the mean poll time where the policy put it); anything
 // that must never run early (a backoff, a server's Retry-After, a booked poll-budget

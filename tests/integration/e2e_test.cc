@@ -37,8 +37,7 @@ std::map<int64_t, int64_t> Creations(Stack& s) {
   return out;
 }
 
-// "j" + std::to_string(n), written so that GCC 12 at -O3 does not warn (a false
-// -Wrestrict on operator+(const char*, std::string&&), GCC bug 105651).
+// A job id: the prefix, then the number ("j17").
 std::string Id(const char* prefix, int64_t n) {
   std::string id = prefix;
   id += std::to_string(n);
