@@ -22,11 +22,10 @@ namespace runwayd {
 // VM) per poll or two. bench/run steady: a 10 ms grid (rounded up) 1.0 - 1.1 wakeups
 // and 0.171 - 0.196 ms of CPU per job; 100 ms to the nearest point 0.27 - 0.38 and
 // 0.124 - 0.153, with the same detection p95 and GETs per task; a 250 ms grid gained
-// nothing more. A poll aimed by
-// an estimate of a task's end may go up to 50 ms early against seconds of
-// uncertainty (kNearest keeps the mean poll time where the policy put it); anything
-// that must never run early (a backoff, a server's Retry-After, a booked poll-budget
-// slot) rounds up (kUp). Steps less than 200 ms away keep their time.
+// nothing more. A poll aimed by an estimate of a task's end may go up to 50 ms early
+// against seconds of uncertainty (kNearest keeps the mean poll time where the policy
+// put it); anything that must never run early (a backoff, a server's Retry-After, a
+// booked poll-budget slot) rounds up (kUp). Steps less than 200 ms away keep their time.
 enum class Grid { kUp, kNearest };
 constexpr int64_t kGridFromMs = 200;
 constexpr int64_t kGridMs = 100;
