@@ -282,7 +282,6 @@ bool LoadConfig(const CliOverrides& cli, Config* out, std::string* error) {
   if (c.metrics_listen == "off") c.metrics_listen.clear();
 
   c.poll.time_scale = c.time_scale;
-  c.http.max_active = static_cast<size_t>(c.http.max_host_connections);  // see HttpOptions
   if (!ParseRedisUrl(c.redis_url, &c.redis, error)) return false;
   if (c.prefix.empty() || c.prefix.find_first_of(" \t\r\n") != std::string::npos)
     return r.Fail("config: redis.prefix must be non-empty without spaces");

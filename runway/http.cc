@@ -156,7 +156,7 @@ void HttpEngine::Send(HttpRequest req, Callback cb) {
   t->req = std::move(req);
   ++in_flight_;
   live_.insert(t);
-  if (active_ >= opts_.max_active && !closing_) {
+  if (active_ >= static_cast<size_t>(opts_.max_host_connections) && !closing_) {
     waiting_.push_back(t);
     return;
   }
@@ -286,7 +286,7 @@ void HttpEngine::Complete(Transfer* t, CURLcode code) {
   --in_flight_;
   live_.erase(t);
   // A slot in curl is free: hand it the oldest waiting request.
-  while (!closing_ && active_ < opts_.max_active && !waiting_.empty()) {
+  while (!closing_ && active_ < static_cast<size_t>(opts_.max_host_connections) && !waiting_.empty()) {
     Transfer* next = waiting_.front();
     waiting_.pop_front();
     Start(next);

@@ -38,15 +38,14 @@ namespace runwayd::runway {
 struct HttpOptions {
   long connect_timeout_ms = 5000;
   long request_timeout_ms = 60000;
-  long max_host_connections = 64;  // cap per host
+  // Cap per host, and on the requests handed to curl at once; the rest wait in our own
+  // FIFO. No more requests than connections: a request curl cannot give a connection
+  // sits in its pending queue, and curl tries every queued request against every
+  // connection (host names compared) each time it runs: 4 x 64 cost ~190,000
+  // instructions per job in bench/run intake, about a third of the daemon's CPU. Over
+  // HTTP/2 the same number of requests share fewer connections.
+  long max_host_connections = 64;
   long max_total_connections = 256;
-  // Requests handed to curl at once; the rest wait in our own FIFO. Keep it at most the
-  // connections curl may open: a request curl cannot give a connection sits in its
-  // pending queue, and curl tries every queued request against every connection (host
-  // names compared) each time it runs: 4 x 64 cost ~190,000 instructions per job in
-  // bench/run intake, about a third of the daemon's CPU. Over HTTP/2 the same number
-  // of requests share fewer connections.
-  size_t max_active = 64;
   size_t max_response_bytes = 4 << 20;  // larger bodies fail the request
   std::string ca_file;                  // extra CA bundle for private endpoints
   std::string user_agent = "runwayd/0.1";
@@ -132,7 +131,7 @@ class HttpEngine {
   std::vector<CURL*> easy_pool_;
   std::unordered_set<Transfer*> live_;   // every transfer whose callback has not run
   std::vector<Transfer*> failed_;        // could not start; completed on the loop's next turn
-  std::deque<Transfer*> waiting_;        // not handed to curl yet (max_active reached)
+  std::deque<Transfer*> waiting_;        // not handed to curl yet (max_host_connections active)
   size_t active_ = 0;                    // handed to curl
   void Start(Transfer* t);
   size_t in_flight_ = 0;
