@@ -135,7 +135,9 @@ class Engine {
   void MaybeClose();
   void CloseAll();
   // Intake (intake.cc).
-  void MaybeTake();
+  // Takes a batch of jobs if there is room for one; with less room, once
+  // `tail_waited` (the intake timer's call kIntakeTailMs after room opened).
+  void MaybeTake(bool tail_waited = false);
   void OnTaken(std::string raw);
   // `cancelled`: an operator cancelled the job while it waited in the retry set.
   void Resume(const InflightRecord& rec, bool cancelled = false);
@@ -227,9 +229,7 @@ class Engine {
   uv_timer_t tick_{}, intake_timer_{}, cancel_timer_{}, grace_timer_{}, beat_timer_{}, ledger_timer_{};
   uv_timer_t retry_timer_{};
   bool taking_due_ = false;
-  // Room below a batch has waited kIntakeTailMs: MaybeTake() fills it (see intake.cc).
-  static constexpr uint64_t kIntakeTailMs = 200;
-  bool tail_due_ = false;
+  static constexpr uint64_t kIntakeTailMs = 200;  // room below a batch waits this long
   std::mt19937_64 token_rng_{std::random_device{}()};  // admission tokens
   std::unordered_map<std::string, std::deque<std::pair<uint32_t, uint32_t>>> slot_waiters_;  // model -> tasks
   std::vector<std::pair<uint32_t, uint32_t>> parked_;  // waiting for credit or a first reading

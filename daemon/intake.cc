@@ -14,7 +14,7 @@
 
 namespace runwayd {
 
-void Engine::MaybeTake() {
+void Engine::MaybeTake(bool tail_waited) {
   if (stopping_ || !recovered_ || taking_ || closed_) return;
   // Resume only with room for a real batch: at the cap, one finish must not cost one
   // round trip of intake for one job. But never strand a short tail: room that stays
@@ -22,13 +22,10 @@ void Engine::MaybeTake() {
   // would otherwise wait for whole tasks to end, minutes with long ones).
   size_t room = cfg_.max_in_flight - std::min(cfg_.max_in_flight, live_tasks_);
   size_t want = std::min<size_t>(cfg_.intake_batch, std::max<size_t>(1, cfg_.max_in_flight / 10));
-  if (room < want && !(room > 0 && live_tasks_ == 0) && !tail_due_) {
+  if (room < want && !(room > 0 && live_tasks_ == 0) && !tail_waited) {
     if (room > 0 && !uv_is_active(reinterpret_cast<uv_handle_t*>(&intake_timer_)))
-      uv_timer_start(&intake_timer_, [](uv_timer_t* t) {
-        auto* self = static_cast<Engine*>(t->data);
-        self->tail_due_ = true;
-        self->MaybeTake();
-      }, kIntakeTailMs, 0);
+      uv_timer_start(&intake_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->MaybeTake(true); },
+                     kIntakeTailMs, 0);
     return;  // FreeTask() or the timer calls us again
   }
   if (room == 0) return;
@@ -36,7 +33,6 @@ void Engine::MaybeTake() {
   if (resync_processing_) return ResyncProcessing();
   int n = static_cast<int>(std::min<size_t>(cfg_.intake_batch, room));
   taking_ = true;
-  tail_due_ = false;
   store_->TakeBatch(n, [this, n](bool ok, std::vector<std::string> jobs) {
     taking_ = false;
     if (!ok) {
