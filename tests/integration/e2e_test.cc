@@ -37,13 +37,6 @@ std::map<int64_t, int64_t> Creations(Stack& s) {
   return out;
 }
 
-// A job id: the prefix, then the number ("j17").
-std::string Id(const char* prefix, int64_t n) {
-  std::string id = prefix;
-  id += std::to_string(n);
-  return id;
-}
-
 struct Mix {
   std::string endpoint, model;
   int duration;
@@ -58,7 +51,7 @@ std::map<std::string, int64_t> PushJobs(Redis& r, int n, int base, const std::st
   std::map<std::string, int64_t> charged;
   for (int i = 0; i < n; ++i) {
     const Mix& m = kMix[i % 4];
-    std::string id = Id("j", base + i);
+    std::string id = "j" + std::to_string(base + i);
     int64_t c = (i % 10 == 9) ? 0 : 26;
     charged[id] = c;
     r.Push("runway:jobs", MakeJob(id, m.endpoint, m.model, m.duration, c, base + i, prompt));
@@ -134,7 +127,7 @@ TEST(EndToEnd, MalformedJobsAreDeadLetteredWhileGoodJobsComplete) {
       r.Push("runway:jobs",
              R"({"v":1,"id":"bad1","endpoint":"teleport","body":{"model":"x"},"charged":10,"user":"u\"q"})");
     if (i == 7) r.Push("runway:jobs", std::string(300 * 1024, ' ') + "{}");
-    std::string id = Id("g", i);
+    std::string id = "g" + std::to_string(i);
     good[id] = 26;
     r.Push("runway:jobs", MakeJob(id, "image_to_video", "gen4_turbo", 5, 26, 500 + i));
   }
@@ -173,7 +166,7 @@ TEST(EndToEnd, ExhaustedAccountFailsWithInsufficientCreditsAndRefunds) {
   ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
   std::map<std::string, int64_t> charged;
   for (int i = 0; i < 20; ++i) {
-    std::string id = Id("x", i);
+    std::string id = "x" + std::to_string(i);
     charged[id] = 26;
     s.redis().Push("runway:jobs", MakeJob(id, "image_to_video", "gen4_turbo", 5, 26, 700 + i));
   }
@@ -270,7 +263,7 @@ TEST(EndToEnd, PollBudgetCapsRequestsPerAccount) {
   // 60 tasks that run for 200 simulated s (10 s here): unbudgeted, they would be polled
   // every 250 ms each, some 240 GETs a second.
   for (int i = 0; i < 60; ++i)
-    s.redis().Push("runway:jobs", MakeJob(Id("b", i), "image_to_video", "gen4_turbo", 5, 0, 800 + i,
+    s.redis().Push("runway:jobs", MakeJob("b" + std::to_string(i), "image_to_video", "gen4_turbo", 5, 0, 800 + i,
                                           "x sim:secs=200"));
   auto gets = [&] {
     std::string st = s.SimGet("/_sim/stats");
@@ -299,7 +292,7 @@ TEST(EndToEnd, RoomBelowABatchIsFilledAfterAShortWait) {
   s.StartDaemon(d);
   ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
   for (int i = 0; i < 19; ++i)
-    s.redis().Push("runway:jobs", MakeJob(Id("long", i), "image_to_video", "gen4_turbo", 5, 0, 700 + i,
+    s.redis().Push("runway:jobs", MakeJob("long" + std::to_string(i), "image_to_video", "gen4_turbo", 5, 0, 700 + i,
                                           "x sim:secs=2000"));
   s.redis().Push("runway:jobs", MakeJob("short", "image_to_video", "gen4_turbo", 5, 0, 799, "x sim:secs=5"));
   ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"SCARD", "runway:inflight:d1"}) == 20; }, 10s)) << s.Logs();
@@ -329,12 +322,12 @@ TEST(EndToEnd, ScriptsFlushedFromRedisAreSentAgainWhole) {
     return p == std::string::npos ? 0L : std::atol(info.c_str() + p + 19);
   };
   for (int i = 0; i < 5; ++i)
-    s.redis().Push("runway:jobs", MakeJob(Id("ns", i), "image_to_video", "gen4_turbo", 5, 26, 950 + i));
+    s.redis().Push("runway:jobs", MakeJob("ns" + std::to_string(i), "image_to_video", "gen4_turbo", 5, 26, 950 + i));
   ASSERT_TRUE(WaitResults(s.redis(), 5, 30s)) << s.Logs();
   const long before = eval_calls();
   s.redis().Cmd({"SCRIPT", "FLUSH"});
   for (int i = 5; i < 10; ++i)
-    s.redis().Push("runway:jobs", MakeJob(Id("ns", i), "image_to_video", "gen4_turbo", 5, 26, 950 + i,
+    s.redis().Push("runway:jobs", MakeJob("ns" + std::to_string(i), "image_to_video", "gen4_turbo", 5, 26, 950 + i,
                                           "x sim:fail=SAFETY.INPUT.TEXT"));
   ASSERT_TRUE(WaitResults(s.redis(), 10, 30s)) << s.Logs();
   EXPECT_GT(eval_calls(), before) << "the calls after the flush went through EVAL";
@@ -343,7 +336,7 @@ TEST(EndToEnd, ScriptsFlushedFromRedisAreSentAgainWhole) {
   for (auto& x : ReadResults(s.redis())) by_id[x.id] = x;
   ASSERT_EQ(by_id.size(), 10u);
   for (int i = 0; i < 10; ++i) {
-    const ResultEvent& x = by_id[Id("ns", i)];
+    const ResultEvent& x = by_id["ns" + std::to_string(i)];
     EXPECT_EQ(x.status, i < 5 ? "succeeded" : "failed") << x.id;
     EXPECT_EQ(x.refund, i < 5 ? -1 : 26) << x.id;
   }
