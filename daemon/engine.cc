@@ -26,13 +26,7 @@ Engine::Engine(uv_loop_t* loop, Config cfg, CliOverrides cli)
     auto a = std::make_unique<Account>();
     a->cfg = ac;
     a->key = Keys{cfg_.prefix, cfg_.daemon_id}.account(ac.name);
-    std::string auth = "Authorization: Bearer " + ac.key;
-    std::string version = "X-Runway-Version: " + cfg_.api_version;
-    a->headers = curl_slist_append(a->headers, auth.c_str());
-    a->headers = curl_slist_append(a->headers, version.c_str());
-    a->headers = curl_slist_append(a->headers, "Content-Type: application/json");
-    a->headers = curl_slist_append(a->headers, "Accept: application/json");
-    a->headers = curl_slist_append(a->headers, "Expect:");  // no 100-continue round trip
+    SetHeaders(a.get(), ac.key, cfg_.api_version);
     accounts_.push_back(std::move(a));
   }
   RedisConn::Options ro;
@@ -52,8 +46,26 @@ Engine::Engine(uv_loop_t* loop, Config cfg, CliOverrides cli)
 
 Engine::~Engine() {
   if (server_) server_->Stop();
-  for (auto& a : accounts_) curl_slist_free_all(a->headers);
+  for (auto& a : accounts_) {
+    curl_slist_free_all(a->headers);
+    curl_slist_free_all(a->bare_headers);
+  }
   for (auto* h : old_headers_) curl_slist_free_all(h);
+}
+
+void Engine::SetHeaders(Account* a, const std::string& api_key, const std::string& api_version) {
+  for (curl_slist* h : {a->headers, a->bare_headers})
+    if (h != nullptr) old_headers_.push_back(h);
+  const std::string auth = "Authorization: Bearer " + api_key;
+  const std::string version = "X-Runway-Version: " + api_version;
+  auto list = [&](std::initializer_list<const char*> extra) {
+    curl_slist* l = nullptr;
+    for (const char* h : {auth.c_str(), version.c_str(), "Accept: application/json"}) l = curl_slist_append(l, h);
+    for (const char* h : extra) l = curl_slist_append(l, h);
+    return l;
+  };
+  a->headers = list({"Content-Type: application/json", "Expect:"});  // Expect: no 100-continue round trip
+  a->bare_headers = list({});
 }
 
 int64_t Engine::Wall() {

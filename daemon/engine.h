@@ -48,7 +48,12 @@ namespace runwayd {
 struct Account {
   AccountConfig cfg;
   std::string key;                // P:account:<name>
-  curl_slist* headers = nullptr;  // owned: Authorization, version, content type
+  // Owned header lists (see SetHeaders): `headers` for requests with a JSON body,
+  // `bare_headers` for GET and DELETE. curl formats every header byte of every
+  // request one character at a time (~100 instructions each in 7.88), so a poll
+  // does not carry a Content-Type it has no body for.
+  curl_slist* headers = nullptr;
+  curl_slist* bare_headers = nullptr;
   int64_t slow_until_ms = 0;      // monotonic: a 429 slows this account only
   int slow_level = 0;
   // No new jobs go to it while any of these holds.
@@ -204,7 +209,12 @@ class Engine {
   void RetryStep(Task* t, int64_t delay_ms);
   void NextTask(Task* t, const runway::Classification& c);
   Account* Route(Task* t, std::string* error);
+  // A request to `path` on the account's base URL with its headers (a POST gets the
+  // list with Content-Type; every other method the bare one).
   runway::HttpRequest Request(Account* a, const char* method, std::string path);
+  // (Re)builds `a`'s header lists for `api_key`; lists it had go to old_headers_, as
+  // requests in flight may still point at them.
+  void SetHeaders(Account* a, const std::string& api_key, const std::string& api_version);
   // Outcomes (outcome.cc).
   void Fail(Task* t, ErrorClass cls, std::string code, std::string message, const char* status = "failed");
   void Succeed(Task* t, std::vector<std::string> output);

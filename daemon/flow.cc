@@ -12,6 +12,8 @@
 // as outcome_unknown (daemon/intake.cc, Resume()).
 #include <spdlog/spdlog.h>
 
+#include <cstring>
+
 #include "daemon/engine.h"
 #include "ledger/scripts.h"
 #include "runway/checks.h"
@@ -27,7 +29,7 @@ runway::HttpRequest Engine::Request(Account* a, const char* method, std::string 
   runway::HttpRequest r;
   r.method = method;
   r.url = cfg_.base_url + path;
-  r.headers = a->headers;
+  r.headers = std::strcmp(method, "POST") == 0 ? a->headers : a->bare_headers;
   return r;
 }
 

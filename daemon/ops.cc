@@ -144,12 +144,7 @@ void Engine::Reload() {
     bool new_key = a->cfg.key != ac.key;
     a->cfg = ac;
     if (new_key) {
-      if (a->headers) old_headers_.push_back(a->headers);  // requests in flight still point at it
-      std::string auth = "Authorization: Bearer " + ac.key, version = "X-Runway-Version: " + next.api_version;
-      a->headers = nullptr;
-      for (const char* h : {auth.c_str(), version.c_str(), "Content-Type: application/json",
-                            "Accept: application/json", "Expect:"})
-        a->headers = curl_slist_append(a->headers, h);
+      SetHeaders(a, ac.key, next.api_version);
       const bool was_disabled = a->disabled();
       a->key_rejected = false;
       a->flagged = false;

@@ -91,6 +91,10 @@ Response Api::V1(const Request& req, std::string_view route, bool is_create, boo
   {
     std::lock_guard lock(mu_);
     ++stats_.requests[std::string(route)];
+    if (req.content_type != nullptr) {
+      std::string k = fmt::format("{} {}", route, req.content_type);
+      if (stats_.content_types.size() < 64 || stats_.content_types.count(k)) ++stats_.content_types[k];
+    }
     if (chaos_.AppliesTo(is_org)) plan = chaos_.Roll(is_create);
     if (plan.reset_before) {
       ++stats_.responses["reset"];

@@ -32,6 +32,7 @@ struct Request {
   std::string_view path;           // without the query string
   const char* authorization = nullptr;  // header value; nullptr when absent
   const char* runway_version = nullptr; // X-Runway-Version; nullptr when absent
+  const char* content_type = nullptr;   // Content-Type; nullptr when absent
   std::string_view body;
 };
 

@@ -222,8 +222,8 @@ std::string StatsJson(const State& s, const RequestStats& r) {
   w.StartObject();
   Key(w, "now_ms");
   Num(w, Ms(s.Now()));
-  for (const auto* m : {&r.requests, &r.responses}) {
-    Key(w, m == &r.requests ? "requests" : "responses");
+  for (const auto* m : {&r.requests, &r.responses, &r.content_types}) {
+    Key(w, m == &r.requests ? "requests" : m == &r.responses ? "responses" : "content_types");
     w.StartObject();
     for (const auto& [k, n] : *m) {
       Key(w, k);

@@ -144,6 +144,7 @@ int Server::OnRequest(MHD_Connection* c, const char* url, const char* method, co
     req.path = url;
     req.authorization = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     req.runway_version = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Runway-Version");
+    req.content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     req.body = ctx->body;
     r = api_->Handle(req);
   }

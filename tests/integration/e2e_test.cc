@@ -37,6 +37,20 @@ std::map<int64_t, int64_t> Creations(Stack& s) {
   return out;
 }
 
+// One of /_sim/stats' maps ("requests", "content_types", ...): key -> n.
+std::map<std::string, int64_t> StatsMap(Stack& s, const char* name) {
+  std::map<std::string, int64_t> out;
+  simdjson::dom::parser p;
+  std::string body = s.SimGet("/_sim/stats");
+  simdjson::dom::object o;
+  if (auto err = p.parse(body)[name].get_object().get(o)) {
+    ADD_FAILURE() << "bad /_sim/stats: " << simdjson::error_message(err) << ": " << body.substr(0, 200);
+    return out;
+  }
+  for (auto kv : o) out[std::string(kv.key)] = kv.value.get_int64().value_unsafe();
+  return out;
+}
+
 struct Mix {
   std::string endpoint, model;
   int duration;
@@ -108,6 +122,17 @@ TEST(EndToEnd, TwoHundredMixedJobsWithFailures) {
   for (const auto& r : results) (r.status == "succeeded" ? succeeded : failed)++;
   EXPECT_GT(failed, 0);
   EXPECT_GT(succeeded, 150);
+  // Every create says its body is JSON; no poll carries a Content-Type (no body).
+  auto requests = StatsMap(s, "requests"), types = StatsMap(s, "content_types");
+  int64_t creates = 0;
+  for (const auto& [route, n] : requests)
+    if (route.rfind("POST /v1/", 0) == 0) {
+      creates += n;
+      EXPECT_EQ(types[route + " application/json"], n) << route;
+    }
+  EXPECT_GE(creates, 200);
+  EXPECT_GT(requests["GET /v1/tasks"], 0);
+  for (const auto& [key, n] : types) EXPECT_EQ(key.rfind("GET ", 0), std::string::npos) << key << ": " << n;
   s.daemon(0).Signal(SIGTERM);
   EXPECT_EQ(s.daemon(0).Wait(5s), 0) << s.Logs();
 }
