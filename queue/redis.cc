@@ -79,8 +79,14 @@ bool ParseRedisUrl(std::string_view url, RedisEndpoint* out, std::string* error)
 }
 
 struct RedisConn::Pending {
+  Pending(RedisConn* s, Callback c) : self(s), cb(std::move(c)) {}
   RedisConn* self;
   Callback cb;
+  // EVALSHA only (see OnReplyC): the script to send whole after NOSCRIPT, and the wire
+  // form of the arguments that follow it (numkeys, keys, args), nargs of them.
+  const std::string* script = nullptr;
+  size_t nargs = 0;
+  std::string tail;
 };
 
 RedisConn::RedisConn(uv_loop_t* loop, Options opts) : loop_(loop), opts_(std::move(opts)) {
@@ -235,32 +241,37 @@ void RedisConn::Tick() {
 // The command in Redis's wire form (RESP: an array of bulk strings, each length-prefixed,
 // so any bytes are safe), written here rather than by redisAsyncCommandArgv: hiredis
 // formats each argument's length with its own printf-like sdscatfmt, which was 7% of
-// the daemon's instructions in the intake benchmark.
+// the daemon's instructions in the intake benchmark. It is built in wire_, reused from
+// call to call (hiredis copies it before returning), so a command costs no allocation
+// of its own beyond its Pending.
+void RedisConn::AppendHeader(char kind, size_t n) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
+  (void)ec;  // cannot fail: 24 digits hold any size_t
+  wire_.push_back(kind);
+  wire_.append(digits, end);
+  wire_.append("\r\n");
+}
+
+void RedisConn::AppendArg(std::string_view a) {
+  AppendHeader('$', a.size());
+  wire_.append(a);
+  wire_.append("\r\n");
+}
+
 void RedisConn::Command(const std::vector<std::string_view>& argv, Callback cb) {
-  if (ac_ == nullptr || closing_) {
-    Defer(std::move(cb));
-    return;
-  }
-  size_t size = 16;
-  for (std::string_view a : argv) size += a.size() + 24;
-  std::string wire;
-  wire.reserve(size);
-  auto header = [&wire](char kind, size_t n) {
-    char digits[24];
-    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, n);
-    (void)ec;  // cannot fail: 24 digits hold any size_t
-    wire.push_back(kind);
-    wire.append(digits, end);
-    wire.append("\r\n");
-  };
-  header('*', argv.size());
-  for (std::string_view a : argv) {
-    header('$', a.size());
-    wire.append(a);
-    wire.append("\r\n");
-  }
-  auto* p = new Pending{this, std::move(cb)};
-  if (redisAsyncFormattedCommand(ac_, OnReplyC, p, wire.data(), wire.size()) != REDIS_OK) {
+  wire_.clear();
+  AppendHeader('*', argv.size());
+  for (std::string_view a : argv) AppendArg(a);
+  Submit(new Pending(this, std::move(cb)));
+}
+
+void RedisConn::Submit(Pending* p) {
+  const int rc = (ac_ == nullptr || closing_)
+                     ? REDIS_ERR
+                     : redisAsyncFormattedCommand(ac_, OnReplyC, p, wire_.data(), wire_.size());
+  if (wire_.capacity() > kWireKeep) std::string().swap(wire_);  // a rare big command
+  if (rc != REDIS_OK) {
     Callback c = std::move(p->cb);
     delete p;
     Defer(std::move(c));
@@ -276,8 +287,22 @@ void RedisConn::OnReplyC(redisAsyncContext* ac, void* reply, void* privdata) {
   RedisConn* self = p->self;
   --self->pending_;
   self->last_progress_ms_ = static_cast<int64_t>(uv_now(self->loop_));
+  auto* r = static_cast<redisReply*>(reply);
+  if (p->script != nullptr && r != nullptr && r->type == REDIS_REPLY_ERROR &&
+      std::string_view(r->str, r->len).rfind("NOSCRIPT", 0) == 0) {
+    // The script is not cached (SCRIPT FLUSH, a fresh server): send it whole, with the
+    // same keys and arguments. Submit never runs the callback synchronously.
+    self->wire_.clear();
+    self->AppendHeader('*', 2 + p->nargs);
+    self->AppendArg("EVAL");
+    self->AppendArg(*p->script);
+    self->wire_.append(p->tail);
+    self->Submit(new Pending(self, std::move(p->cb)));
+    delete p;
+    return;
+  }
   try {
-    p->cb(static_cast<redisReply*>(reply));
+    p->cb(r);
   } catch (const std::exception& e) {
     spdlog::error("redis reply handler threw: {}", e.what());
   } catch (...) {
@@ -288,42 +313,26 @@ void RedisConn::OnReplyC(redisAsyncContext* ac, void* reply, void* privdata) {
 
 void RedisConn::Eval(const std::string& script, const std::string& sha, const std::vector<std::string_view>& keys,
                      const std::vector<std::string_view>& args, Callback cb) {
-  std::string nkeys = std::to_string(keys.size());
-  std::vector<std::string_view> argv;
-  argv.reserve(3 + keys.size() + args.size());
-  argv.push_back(sha.empty() ? "EVAL" : "EVALSHA");
-  argv.push_back(sha.empty() ? std::string_view(script) : std::string_view(sha));
-  argv.push_back(nkeys);
-  argv.insert(argv.end(), keys.begin(), keys.end());
-  argv.insert(argv.end(), args.begin(), args.end());
-  // The keys and arguments are kept only to resend after NOSCRIPT (a SCRIPT FLUSH or a
-  // fresh server), in one buffer: a copy per argument was a dozen allocations per call.
-  struct Saved {
-    std::string bytes;
-    std::vector<size_t> lens;
-  };
-  auto saved = std::make_shared<Saved>();
-  size_t total = 0;
-  for (size_t i = 2; i < argv.size(); ++i) total += argv[i].size();
-  saved->bytes.reserve(total);
-  saved->lens.reserve(argv.size() - 2);
-  for (size_t i = 2; i < argv.size(); ++i) {
-    saved->bytes.append(argv[i]);
-    saved->lens.push_back(argv[i].size());
+  char nkeys[24];
+  auto [end, ec] = std::to_chars(nkeys, nkeys + sizeof nkeys, keys.size());
+  (void)ec;
+  const size_t nargs = 1 + keys.size() + args.size();  // after the script: numkeys, keys, args
+  wire_.clear();
+  AppendHeader('*', 2 + nargs);
+  AppendArg(sha.empty() ? "EVAL" : "EVALSHA");
+  AppendArg(sha.empty() ? std::string_view(script) : std::string_view(sha));
+  const size_t tail_at = wire_.size();
+  AppendArg(std::string_view(nkeys, static_cast<size_t>(end - nkeys)));
+  for (std::string_view k : keys) AppendArg(k);
+  for (std::string_view a : args) AppendArg(a);
+  auto* p = new Pending(this, std::move(cb));
+  if (!sha.empty()) {
+    // Kept only to resend after NOSCRIPT: the wire form of everything after the sha.
+    p->script = &script;
+    p->nargs = nargs;
+    p->tail.assign(wire_, tail_at, std::string::npos);
   }
-  Command(argv, [this, &script, saved, cb = std::move(cb)](redisReply* r) mutable {
-    if (r && r->type == REDIS_REPLY_ERROR && std::string_view(r->str, r->len).rfind("NOSCRIPT", 0) == 0) {
-      std::vector<std::string_view> again{"EVAL", script};
-      size_t at = 0;
-      for (size_t n : saved->lens) {
-        again.emplace_back(saved->bytes.data() + at, n);
-        at += n;
-      }
-      Command(again, std::move(cb));
-      return;
-    }
-    cb(r);
-  });
+  Submit(p);
 }
 
 void RedisConn::Defer(Callback cb) {

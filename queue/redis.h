@@ -96,6 +96,11 @@ class RedisConn {
   void Tick();
   void Defer(Callback cb);
   void MaybeFinishClose();
+  // Command building (see redis.cc): appends to wire_; Submit sends wire_ for `p`
+  // (owned from then on), or defers its callback with nullptr.
+  void AppendHeader(char kind, size_t n);
+  void AppendArg(std::string_view a);
+  void Submit(Pending* p);
 
   uv_loop_t* loop_;
   Options opts_;
@@ -112,6 +117,8 @@ class RedisConn {
   uv_timer_t* timer_;              // watchdog + reconnect; owned, freed in its close callback
   uv_timer_t* defer_timer_;        // runs deferred nullptr callbacks on the next iteration
   std::vector<Callback> deferred_;
+  std::string wire_;                       // the command being built, reused
+  static constexpr size_t kWireKeep = 1 << 16;  // capacity kept between commands
   int handles_open_ = 0;
   std::function<void()> on_up_, on_down_, on_connected_, close_done_;
 };
