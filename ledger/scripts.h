@@ -30,19 +30,24 @@ namespace runwayd::ledger {
 // (A constant-initialised array, so scripts in other files can be built from it during
 // static initialisation in any order.)
 inline constexpr char kLuaPreludeText[] = R"lua(
-local function n(h, f) return tonumber(redis.call('HGET', h, f) or '0') or 0 end
+-- Fields are read with one HMGET where a step needs several (a missing field reads as
+-- false): each redis.call costs Redis about as much as a small command of its own.
+local function num(v) return tonumber(v or '0') or 0 end
+local function n(h, f) return num(redis.call('HGET', h, f)) end
 -- Returned credits are not added back until a reading shows them: Runway returns them
 -- when the task fails, we count them when we see it, and a reading in between would
 -- count them twice. Leaving them out keeps every error of the estimate on the low side.
 local function estimate(a)
-  local e = n(a, 'balance') - n(a, 'reserved') - (n(a, 'charged_total') - n(a, 'charged_base'))
+  local v = redis.call('HMGET', a, 'balance', 'reserved', 'charged_total', 'charged_base')
+  local e = num(v[1]) - num(v[2]) - (num(v[3]) - num(v[4]))
   redis.call('HSET', a, 'estimate', e)
   return e
 end
 local function check_low(a, e)
-  local th = n(a, 'low_threshold')
+  local v = redis.call('HMGET', a, 'low_threshold', 'low')
+  local th = num(v[1])
   if th <= 0 then return 0 end
-  local low = redis.call('HGET', a, 'low') == '1'
+  local low = v[2] == '1'
   if (not low) and e < th then
     redis.call('HSET', a, 'low', '1')
     return 1
@@ -51,13 +56,14 @@ local function check_low(a, e)
   return 0
 end
 local function settle(prefix, j, final)
-  local acc = redis.call('HGET', j, 'hold_account')
+  local h = redis.call('HMGET', j, 'hold_account', 'hold_reserved', 'hold_charged', 'hold_model', 'hold_slot')
+  local acc = h[1]
   if not acc then return 0 end
   local a = prefix .. ':account:' .. acc
-  local reserved, charged = n(j, 'hold_reserved'), n(j, 'hold_charged')
-  local model = redis.call('HGET', j, 'hold_model') or ''
+  local reserved, charged = num(h[2]), num(h[3])
+  local model = h[4] or ''
   if reserved ~= 0 then redis.call('HINCRBY', a, 'reserved', -reserved) end
-  if redis.call('HGET', j, 'hold_slot') == '1' then
+  if h[5] == '1' then
     local left = redis.call('HINCRBY', a, 'inflight:' .. model, -1)
     if left < 0 then redis.call('HSET', a, 'inflight:' .. model, 0) end
   end
@@ -73,15 +79,15 @@ end
 -- Reserves cost + one slot + one daily generation of model on account a for job j and
 -- marks the job create_sent, or says why not. The caller checked that j is its own.
 local function reserve(a, j, name, model, cost, attempt, now, body, prefix)
-  if redis.call('HGET', a, 'disabled') == '1' then return {'disabled', '0'} end
-  if redis.call('HEXISTS', a, 'balance') == 0 then return {'unknown', '0'} end
-  local e = estimate(a)
-  if redis.call('HGET', a, 'short') == '1' then return {'short', tostring(e)} end
+  local v = redis.call('HMGET', a, 'disabled', 'balance', 'short', 'limit:' .. model, 'inflight:' .. model,
+                      'daily_limit:' .. model, 'daily:' .. model)
+  if v[1] == '1' then return {'disabled', '0'} end
+  if not v[2] then return {'unknown', '0'} end
+  local e = estimate(a)  -- writes only the estimate field: v stays current
+  if v[3] == '1' then return {'short', tostring(e)} end
   if e < cost then return {'credit', tostring(e)} end
-  local lim = redis.call('HGET', a, 'limit:' .. model)
-  if lim and n(a, 'inflight:' .. model) >= tonumber(lim) then return {'slot', tostring(e)} end
-  local dlim = redis.call('HGET', a, 'daily_limit:' .. model)
-  if dlim and n(a, 'daily:' .. model) >= tonumber(dlim) then return {'daily', tostring(e)} end
+  if v[4] and num(v[5]) >= tonumber(v[4]) then return {'slot', tostring(e)} end
+  if v[6] and num(v[7]) >= tonumber(v[6]) then return {'daily', tostring(e)} end
   settle(prefix, j, 0)  -- a stale hold of this job (never expected) must not leak
   redis.call('HINCRBY', a, 'reserved', cost)
   redis.call('HINCRBY', a, 'inflight:' .. model, 1)
