@@ -288,21 +288,20 @@ void RedisConn::OnReplyC(redisAsyncContext* ac, void* reply, void* privdata) {
   --self->pending_;
   self->last_progress_ms_ = static_cast<int64_t>(uv_now(self->loop_));
   auto* r = static_cast<redisReply*>(reply);
-  if (p->script != nullptr && r != nullptr && r->type == REDIS_REPLY_ERROR &&
-      std::string_view(r->str, r->len).rfind("NOSCRIPT", 0) == 0) {
-    // The script is not cached (SCRIPT FLUSH, a fresh server): send it whole, with the
-    // same keys and arguments. Submit never runs the callback synchronously.
-    self->wire_.clear();
-    self->AppendHeader('*', 2 + p->nargs);
-    self->AppendArg("EVAL");
-    self->AppendArg(*p->script);
-    self->wire_.append(p->tail);
-    self->Submit(new Pending(self, std::move(p->cb)));
-    delete p;
-    return;
-  }
   try {
-    p->cb(r);
+    if (p->script != nullptr && r != nullptr && r->type == REDIS_REPLY_ERROR &&
+        std::string_view(r->str, r->len).rfind("NOSCRIPT", 0) == 0) {
+      // The script is not cached (SCRIPT FLUSH, a fresh server): send it whole, with the
+      // same keys and arguments. Submit never runs the callback synchronously.
+      self->wire_.clear();
+      self->AppendHeader('*', 2 + p->nargs);
+      self->AppendArg("EVAL");
+      self->AppendArg(*p->script);
+      self->wire_.append(p->tail);
+      self->Submit(new Pending(self, std::move(p->cb)));
+    } else {
+      p->cb(r);
+    }
   } catch (const std::exception& e) {
     spdlog::error("redis reply handler threw: {}", e.what());
   } catch (...) {
