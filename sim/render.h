@@ -20,8 +20,9 @@ namespace runwayd::sim {
 struct RequestStats {
   std::map<std::string, int64_t, std::less<>> requests;   // "POST /v1/image_to_video" -> n
   std::map<std::string, int64_t, std::less<>> responses;  // "200" -> n, "reset" -> n
-  // "POST /v1/image_to_video application/json" -> n: which requests said what their
-  // body is (clients are judged on it: a GET has no body to describe)
+  // "POST /v1/image_to_video application/json" -> n: the Content-Type each route was
+  // sent with (tests check creates say JSON and polls, which have no body, say nothing);
+  // at most 64 keys, the header being the client's
   std::map<std::string, int64_t, std::less<>> content_types;
   int64_t connections = 0;
 };
