@@ -209,8 +209,8 @@ class Engine {
   void RetryStep(Task* t, int64_t delay_ms);
   void NextTask(Task* t, const runway::Classification& c);
   Account* Route(Task* t, std::string* error);
-  // A request to `path` on the account's base URL with its headers (a POST gets the
-  // list with Content-Type; every other method the bare one).
+  // A request to `path` on the account's base URL with its headers: GET and DELETE
+  // (no body) get the bare list, any other method the one with Content-Type.
   runway::HttpRequest Request(Account* a, const char* method, std::string path);
   // (Re)builds `a`'s header lists for `api_key`; lists it had go to old_headers_, as
   // requests in flight may still point at them.

@@ -29,7 +29,8 @@ runway::HttpRequest Engine::Request(Account* a, const char* method, std::string 
   runway::HttpRequest r;
   r.method = method;
   r.url = cfg_.base_url + path;
-  r.headers = std::strcmp(method, "POST") == 0 ? a->headers : a->bare_headers;
+  const bool bodyless = std::strcmp(method, "GET") == 0 || std::strcmp(method, "DELETE") == 0;
+  r.headers = bodyless ? a->bare_headers : a->headers;
   return r;
 }
 
