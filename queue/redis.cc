@@ -312,16 +312,13 @@ void RedisConn::OnReplyC(redisAsyncContext* ac, void* reply, void* privdata) {
 
 void RedisConn::Eval(const std::string& script, const std::string& sha, const std::vector<std::string_view>& keys,
                      const std::vector<std::string_view>& args, Callback cb) {
-  char nkeys[24];
-  auto [end, ec] = std::to_chars(nkeys, nkeys + sizeof nkeys, keys.size());
-  (void)ec;
   const size_t nargs = 1 + keys.size() + args.size();  // after the script: numkeys, keys, args
   wire_.clear();
   AppendHeader('*', 2 + nargs);
   AppendArg(sha.empty() ? "EVAL" : "EVALSHA");
   AppendArg(sha.empty() ? std::string_view(script) : std::string_view(sha));
   const size_t tail_at = wire_.size();
-  AppendArg(std::string_view(nkeys, static_cast<size_t>(end - nkeys)));
+  AppendArg(std::to_string(keys.size()));  // short: no allocation
   for (std::string_view k : keys) AppendArg(k);
   for (std::string_view a : args) AppendArg(a);
   auto* p = new Pending(this, std::move(cb));
