@@ -5,7 +5,6 @@
 #include <signal.h>
 
 #include <map>
-#include <set>
 #include <simdjson.h>
 
 #include "harness.h"
@@ -16,28 +15,8 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// seed -> tasks the simulator created with that seed.
-std::map<int64_t, int64_t> Creations(Stack& s) {
-  std::map<int64_t, int64_t> out;
-  simdjson::dom::parser p;
-  std::string body = s.SimGet("/_sim/stats");
-  simdjson::dom::element e;
-  simdjson::dom::object seeds;
-  auto err = p.parse(body).get(e);
-  if (!err) err = e["creations_by_seed"].get_object().get(seeds);
-  if (err) {
-    ADD_FAILURE() << "bad /_sim/stats: " << simdjson::error_message(err) << ": " << body.substr(0, 200);
-    return out;
-  }
-  for (auto kv : seeds) {
-    int64_t n = 0;
-    EXPECT_FALSE(kv.value.get_int64().get(n));
-    out[std::stoll(std::string(kv.key))] = n;
-  }
-  return out;
-}
-
-// One of /_sim/stats' maps ("requests", "content_types", ...): key -> n.
+// One of /_sim/stats' maps ("requests", "content_types", "creations_by_seed", ...):
+// key -> n.
 std::map<std::string, int64_t> StatsMap(Stack& s, const char* name) {
   std::map<std::string, int64_t> out;
   simdjson::dom::parser p;
@@ -47,7 +26,18 @@ std::map<std::string, int64_t> StatsMap(Stack& s, const char* name) {
     ADD_FAILURE() << "bad /_sim/stats: " << simdjson::error_message(err) << ": " << body.substr(0, 200);
     return out;
   }
-  for (auto kv : o) out[std::string(kv.key)] = kv.value.get_int64().value_unsafe();
+  for (auto kv : o) {
+    int64_t n = 0;
+    EXPECT_FALSE(kv.value.get_int64().get(n)) << name << "." << kv.key;
+    out[std::string(kv.key)] = n;
+  }
+  return out;
+}
+
+// seed -> tasks the simulator created with that seed.
+std::map<int64_t, int64_t> Creations(Stack& s) {
+  std::map<int64_t, int64_t> out;
+  for (const auto& [seed, n] : StatsMap(s, "creations_by_seed")) out[std::stoll(seed)] = n;
   return out;
 }
 
