@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <ctime>
 #include <unordered_set>
@@ -17,7 +18,7 @@ namespace runwayd::runway {
 
 struct HttpEngine::Transfer {
   HttpEngine* engine;
-  CURL* easy;
+  Easy easy;
   Callback cb;
   std::string body_out;
   size_t read_pos = 0;
@@ -87,21 +88,55 @@ HttpEngine::HttpEngine(uv_loop_t* loop, HttpOptions opts) : loop_(loop), opts_(s
 }
 
 HttpEngine::~HttpEngine() {
-  for (CURL* e : easy_pool_) curl_easy_cleanup(e);
+  for (Easy& x : easy_pool_) {
+    curl_easy_cleanup(x.curl);
+    curl_url_cleanup(x.url);
+  }
+}
+
+namespace {
+// The characters a plain path may hold (see SplitPlainUrl): a table, since every
+// request's path is checked.
+constexpr auto kPlainPathChars = [] {
+  std::array<bool, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
+  for (int c = '0'; c <= '9'; ++c) t[c] = true;
+  for (unsigned char c : std::string_view("-._~/:@!$&'()*+,;=")) t[c] = true;
+  return t;
+}();
+}  // namespace
+
+bool SplitPlainUrl(std::string_view url, std::string_view* base, std::string_view* path) {
+  const size_t sep = url.find("://");
+  if (sep == std::string_view::npos || sep == 0) return false;
+  const size_t slash = url.find('/', sep + 3);
+  if (slash == std::string_view::npos || slash == sep + 3) return false;
+  for (char c : url.substr(0, slash)) {
+    if (c == '@' || c == '?' || c == '#' || static_cast<unsigned char>(c) <= ' ') return false;
+  }
+  const std::string_view p = url.substr(slash);
+  for (char c : p) {
+    if (!kPlainPathChars[static_cast<unsigned char>(c)]) return false;
+  }
+  if (p.find("/.") != std::string_view::npos) return false;  // curl would remove dot segments
+  *base = url.substr(0, slash);
+  *path = p;
+  return true;
 }
 
 // Pooled handles keep the options that never change between requests; a request
 // sets only its own (URL, method, headers, callback data). curl_easy_reset and a
 // dozen setopts per request (each string option copied again) were a visible share
 // of the CPU per request.
-CURL* HttpEngine::AcquireEasy() {
+HttpEngine::Easy HttpEngine::AcquireEasy() {
   if (!easy_pool_.empty()) {
-    CURL* e = easy_pool_.back();
+    Easy x = std::move(easy_pool_.back());
     easy_pool_.pop_back();
-    return e;
+    return x;
   }
   CURL* e = curl_easy_init();
-  if (e == nullptr) return nullptr;
+  if (e == nullptr) return {};
   bool ok = true;
   auto set = [&](CURLoption o, auto v) { ok = ok && curl_easy_setopt(e, o, v) == CURLE_OK; };
   set(CURLOPT_WRITEFUNCTION, OnWriteC);
@@ -127,9 +162,45 @@ CURL* HttpEngine::AcquireEasy() {
   set(CURLOPT_NOPROXY, opts_.no_proxy.c_str());
   if (!ok) {
     curl_easy_cleanup(e);
-    return nullptr;
+    return {};
   }
-  return e;
+  return Easy{e, curl_url(), {}};
+}
+
+void HttpEngine::ReleaseEasy(Easy x) {
+  if (x.curl == nullptr) return;
+  if (easy_pool_.size() < 1024) {
+    easy_pool_.push_back(std::move(x));
+    return;
+  }
+  curl_easy_cleanup(x.curl);
+  curl_url_cleanup(x.url);
+}
+
+// Given a URL string, curl parses it on every request and prints it back whole
+// (curl_url_set, then curl_url_get of the URL through its printf: some 14,000
+// instructions a request, a tenth of the daemon's in bench/run steady). A pooled
+// handle keeps a parsed CURLU of its last base instead, and a request to the same
+// base replaces only its path: curl reads the CURLU when the transfer starts
+// (CURLOPT_CURLU; the caller may change it between transfers). URLs whose path curl
+// would rewrite or encode go through CURLOPT_URL, parsed by curl as before. The
+// CURLU is changed only here, while no transfer of this handle is in curl.
+bool HttpEngine::SetUrl(Easy* x, const std::string& url) {
+  std::string_view base, path;
+  if (x->url != nullptr && SplitPlainUrl(url, &base, &path)) {
+    CURLUcode uc = CURLUE_OK;
+    if (base == x->base) {
+      uc = curl_url_set(x->url, CURLUPART_PATH, url.c_str() + base.size(), 0);  // path runs to the end
+    } else {
+      x->base.clear();
+      uc = curl_url_set(x->url, CURLUPART_URL, url.c_str(), 0);
+      if (uc == CURLUE_OK) x->base.assign(base);
+    }
+    if (uc == CURLUE_OK) return curl_easy_setopt(x->curl, CURLOPT_CURLU, x->url) == CURLE_OK;
+    x->base.clear();  // a half-set CURLU: parse it whole next time
+  }
+  return curl_easy_setopt(x->curl, CURLOPT_CURLU, static_cast<CURLU*>(nullptr)) == CURLE_OK &&
+         curl_easy_setopt(x->curl, CURLOPT_URL, url.c_str()) == CURLE_OK;
 }
 
 size_t HttpEngine::OnWriteC(char* ptr, size_t size, size_t n, void* userdata) {
@@ -152,7 +223,7 @@ size_t HttpEngine::OnReadC(char* ptr, size_t size, size_t n, void* userdata) {
 }
 
 void HttpEngine::Send(HttpRequest req, Callback cb) {
-  auto* t = new Transfer{this, nullptr, std::move(cb), std::move(req.body), 0, false, {}, {}, false};
+  auto* t = new Transfer{this, {}, std::move(cb), std::move(req.body), 0, false, {}, {}, false};
   t->req = std::move(req);
   ++in_flight_;
   live_.insert(t);
@@ -166,10 +237,9 @@ void HttpEngine::Send(HttpRequest req, Callback cb) {
 void HttpEngine::Start(Transfer* t) {
   t->easy = AcquireEasy();
   const HttpRequest& req = t->req;
-  CURL* e = t->easy;
-  bool ok = e != nullptr;
+  CURL* e = t->easy.curl;
+  bool ok = e != nullptr && SetUrl(&t->easy, req.url);
   auto set = [&](CURLoption o, auto v) { ok = ok && curl_easy_setopt(e, o, v) == CURLE_OK; };
-  set(CURLOPT_URL, req.url.c_str());
   set(CURLOPT_PRIVATE, t);
   set(CURLOPT_WRITEDATA, t);
   set(CURLOPT_HTTPHEADER, req.headers);
@@ -252,7 +322,7 @@ void HttpEngine::Drain() {
 
 void HttpEngine::Complete(Transfer* t, CURLcode code) {
   HttpResult& r = t->res;
-  CURL* e = t->easy;
+  CURL* e = t->easy.curl;
   long req_bytes = 0;
   if (e != nullptr && code != CURLE_FAILED_INIT) {
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &r.status);
@@ -278,10 +348,7 @@ void HttpEngine::Complete(Transfer* t, CURLcode code) {
     if (code != CURLE_OK && r.curl_error.empty()) r.curl_error = curl_easy_strerror(code);
     if (r.transport != Transport::kAnswered) r.status = 0;
   }
-  if (e != nullptr) {
-    if (easy_pool_.size() < 1024) easy_pool_.push_back(e);
-    else curl_easy_cleanup(e);
-  }
+  ReleaseEasy(std::move(t->easy));
   if (t->in_curl) --active_;
   --in_flight_;
   live_.erase(t);
@@ -315,7 +382,7 @@ void HttpEngine::Close(std::function<void()> done) {
   std::vector<Transfer*> live(live_.begin(), live_.end());
   for (Transfer* t : live) {
     if (!t->in_curl) continue;  // failed_ ones are completed below
-    curl_multi_remove_handle(multi_, t->easy);
+    curl_multi_remove_handle(multi_, t->easy.curl);
     t->res.curl_error = "shutting down";
     Complete(t, CURLE_FAILED_INIT);
   }

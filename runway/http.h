@@ -116,7 +116,15 @@ class HttpEngine {
   void Action(curl_socket_t s, int flags);
   void Drain();
   void Complete(Transfer* t, CURLcode code);
-  CURL* AcquireEasy();
+  // A pooled easy handle and the parsed URL its requests go to (see SetUrl).
+  struct Easy {
+    CURL* curl = nullptr;
+    CURLU* url = nullptr;  // owned; null if curl_url() failed (then CURLOPT_URL is used)
+    std::string base;      // the scheme://authority `url` holds, "" when none
+  };
+  Easy AcquireEasy();
+  void ReleaseEasy(Easy x);
+  static bool SetUrl(Easy* x, const std::string& url);
   void MaybeFinishClose();
   Slot& SlotFor(curl_socket_t fd);
   void Watch(Socket* sock, int events);
@@ -128,7 +136,7 @@ class HttpEngine {
   CURLM* multi_ = nullptr;
   uv_timer_t timer_{};            // closed by Close(), which the owner awaits
   uv_idle_t kick_{};
-  std::vector<CURL*> easy_pool_;
+  std::vector<Easy> easy_pool_;
   std::unordered_set<Transfer*> live_;   // every transfer whose callback has not run
   std::vector<Transfer*> failed_;        // could not start; completed on the loop's next turn
   std::deque<Transfer*> waiting_;        // not handed to curl yet (max_host_connections active)
@@ -145,5 +153,11 @@ class HttpEngine {
 // Maps a curl result onto the classification's transport outcome. `request_bytes`
 // is CURLINFO_REQUEST_SIZE: 0 means nothing was sent, so the request was refused.
 Transport TransportFor(CURLcode code, long request_bytes);
+
+// Splits an absolute URL into its base ("scheme://authority") and a path that curl
+// would send as it is: '/' followed by letters, digits and -._~/:@!$&'()*+,;= only,
+// no dot segment, no query, no fragment. False for anything else (those URLs are
+// left to curl's own parser). The views point into `url`.
+bool SplitPlainUrl(std::string_view url, std::string_view* base, std::string_view* path);
 
 }  // namespace runwayd::runway

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "ledger/pricing.h"
 #include "runway/http.h"
@@ -165,6 +166,70 @@ TEST_F(HttpEngineTest, ProxyAndItsExclusionsAreApplied) {
   HttpResult direct = one("127.0.0.1");
   EXPECT_EQ(direct.transport, Transport::kAnswered) << direct.curl_error;
   EXPECT_EQ(direct.status, 401);
+}
+
+// A pooled handle keeps a parsed URL and replaces only the path for the next request
+// to the same base (runway/http.cc, SetUrl). One request at a time, so every request
+// reuses the same handle: each must still go where its own URL says, through every
+// switch between the fast path, curl's own parser and another base. Without a key the
+// simulator tells the paths apart: /v1/... is 401, /_sim/stats 200, anything else 404.
+TEST_F(HttpEngineTest, ReusedHandlesSendEachRequestToItsOwnUrl) {
+  int closed_port = 0;
+  {
+    sim::Server probe(api_.get());  // a port that was free a moment ago and is closed now
+    std::string error;
+    ASSERT_TRUE(probe.Start(sim::ServerOptions{}, &error)) << error;
+    closed_port = probe.port();
+  }
+  const std::string live = "http://127.0.0.1:" + std::to_string(server_->port());
+  const std::string dead = "http://127.0.0.1:" + std::to_string(closed_port);
+  struct Step {
+    std::string url;
+    long status;  // 0: not sent
+  };
+  const std::vector<Step> steps = {
+      {live + "/v1/organization", 401},
+      {live + "/_sim/stats", 200},               // same base: only the path changes
+      {live + "/elsewhere", 404},
+      {live + "/_sim/stats?x=1", 200},           // a query: curl's parser
+      {live + "/_sim/x/../stats", 200},          // a dot segment: curl's parser removes it
+      {live + "/v1/organization", 401},          // back to the parsed URL
+      {dead + "/_sim/stats", 0},                 // another base
+      {live + "/_sim/stats", 200},
+      {live + "/elsewhere", 404},
+  };
+  for (const Step& step : steps) {
+    HttpResult got;
+    bool done = false;
+    HttpRequest req;
+    req.url = step.url;
+    http_->Send(std::move(req), [&](HttpResult&& r) { got = std::move(r), done = true; });
+    ASSERT_TRUE(RunUntil(&loop_, [&] { return done; }, std::chrono::seconds(10))) << step.url;
+    if (step.status == 0) {
+      EXPECT_EQ(got.transport, Transport::kNotSent) << step.url << " answered " << got.status;
+    } else {
+      EXPECT_EQ(got.transport, Transport::kAnswered) << step.url << ": " << got.curl_error;
+      EXPECT_EQ(got.status, step.status) << step.url;
+    }
+  }
+}
+
+TEST(SplitPlainUrl, TakesOnlyPathsCurlWouldSendAsTheyAre) {
+  auto split = [](std::string_view url) {
+    std::string_view base, path;
+    if (!SplitPlainUrl(url, &base, &path)) return std::string("no");
+    return std::string(base) + "|" + std::string(path);
+  };
+  EXPECT_EQ(split("https://api.dev.runwayml.com/v1/tasks/3f2a-9b_c.d~e"),
+            "https://api.dev.runwayml.com|/v1/tasks/3f2a-9b_c.d~e");
+  EXPECT_EQ(split("http://127.0.0.1:8080/v1/image_to_video"), "http://127.0.0.1:8080|/v1/image_to_video");
+  EXPECT_EQ(split("http://[::1]:8080/"), "http://[::1]:8080|/");
+  EXPECT_EQ(split("http://h/a:b@c!$&'()*+,;="), "http://h|/a:b@c!$&'()*+,;=");
+  for (const char* bad : {"http://h", "http://h?x", "http:///p", "h/p", "://h/p", "http://u:pw@h/p",
+                          "http://h/p?q=1", "http://h/p#f", "http://h/a b", "http://h/%41", "http://h/a/../b",
+                          "http://h/./b", "http://h/a\"b", "http://h/\xc3\xa9", "http://h/a\nb"}) {
+    EXPECT_EQ(split(bad), "no") << bad;
+  }
 }
 
 TEST(ProxyFromEnvironment, FollowsCurlsRules) {
