@@ -231,6 +231,7 @@ void Engine::DoRecordTask(Task* t) {
     in.status = runway::TaskStatus::kPending;
     in.created_at_ms = t->created_mono;
     in.now_ms = Mono();
+    in.after_create = true;
     Schedule(t, runway::NextPollDelayMs(in, durations_, cfg_.poll), Grid::kNearest);
   });
 }

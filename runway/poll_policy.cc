@@ -119,8 +119,11 @@ int64_t NextPollDelayMs(const PollInput& in, const DurationModel& model, const P
   const double scale = (std::isfinite(cfg.time_scale) && cfg.time_scale > 0) ? cfg.time_scale : 1.0;
   const int64_t min_iv = Scaled(std::max<int64_t>(cfg.min_interval_ms, 1), scale);
   const int64_t max_iv = std::max(min_iv, Scaled(cfg.max_interval_ms, scale));
+  // The first poll may come sooner than min_iv if first_poll_ms asks (PollConfig).
+  const int64_t floor_iv =
+      in.after_create ? std::min(min_iv, Scaled(std::max<int64_t>(cfg.first_poll_ms, 1), scale)) : min_iv;
   auto clamp_delay = [&](double d) -> int64_t {
-    if (!(d > static_cast<double>(min_iv))) return min_iv;  // also NaN
+    if (!(d > static_cast<double>(floor_iv))) return floor_iv;  // also NaN
     if (d > static_cast<double>(max_iv)) return max_iv;
     return static_cast<int64_t>(d);
   };

@@ -22,7 +22,10 @@ namespace runwayd::runway {
 
 struct PollConfig {
   int64_t min_interval_ms = 5000;      // never poll one task more often
-  int64_t first_poll_ms = 5000;        // first poll after create when nothing is known
+  // First poll after create when nothing is known. Below min_interval_ms it is also
+  // the earliest any first poll comes (tasks known to be short): min_interval_ms
+  // spaces two looks at a task, and the create was not a look at its progress.
+  int64_t first_poll_ms = 5000;
   int64_t throttled_interval_ms = 30000;
   int64_t max_interval_ms = 60000;     // never wait longer than this between polls
   double time_scale = 1.0;             // tests: shrink every interval (simulator time scale)
@@ -67,6 +70,7 @@ struct PollInput {
   int64_t running_since_ms = 0;  // first time seen RUNNING, 0 if never
   double prev_progress = -1;     // progress at the previous poll
   int64_t prev_poll_ms = 0;      // time of the previous poll, 0 if none
+  bool after_create = false;     // no poll yet: now_ms is when the create was answered
 };
 
 // One account's poll budget: polls go out at most `rate_per_s` per second (a burst

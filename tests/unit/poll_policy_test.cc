@@ -155,6 +155,33 @@ TEST(PollPolicy, FirstPollWithNothingKnownIsFirstPollMs) {
   EXPECT_EQ(NextPollDelayMs(in, DurationModel(), cfg), 7000);
 }
 
+// A first_poll_ms below min_interval_ms is honoured for the first poll only, with or
+// without a learned run time; after any poll, min_interval_ms holds again.
+TEST(PollPolicy, AShortFirstPollComesSoonerThanTheMinInterval) {
+  PollInput in;
+  in.model = "gen4_turbo";
+  in.duration_s = 5;
+  in.created_at_ms = 1'000'000;
+  in.now_ms = 1'000'000;
+  in.after_create = true;
+  PollConfig cfg = Cfg();
+  EXPECT_EQ(NextPollDelayMs(in, DurationModel(), cfg), 5000);  // defaults: unchanged
+  cfg.first_poll_ms = 1500;
+  EXPECT_EQ(NextPollDelayMs(in, DurationModel(), cfg), 1500);
+  DurationModel m;
+  for (int i = 0; i < 50; ++i) m.Observe("gen4_turbo", 5, 1200);  // tasks learned to take 1.2 s
+  const int64_t d = NextPollDelayMs(in, m, cfg);
+  EXPECT_GE(d, 1500);  // not before first_poll_ms...
+  EXPECT_LT(d, 5000);  // ...but aimed at the learned end, not held back to min_interval_ms
+  EXPECT_EQ(NextPollDelayMs(in, m, Cfg()), 5000);  // by default, the min interval as before
+  // The first poll found it still pending: the next look waits the min interval.
+  in.after_create = false;
+  in.prev_poll_ms = 0;
+  in.now_ms = 1'000'000 + d;
+  EXPECT_EQ(NextPollDelayMs(in, DurationModel(), cfg), 5000);
+  EXPECT_EQ(NextPollDelayMs(in, m, cfg), 5000);
+}
+
 TEST(PollPolicy, GeometricWithoutKnowledgeAndCappedAtMax) {
   PollInput in;
   in.model = "m";
