@@ -4,8 +4,12 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
-
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cstring>
 #include <memory>
@@ -169,11 +173,16 @@ bool Server::Start(const ServerOptions& options, std::string* error) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   const bool tls = !options.tls_cert_pem.empty() && !options.tls_key_pem.empty();
 
-  const unsigned base = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | (tls ? MHD_USE_TLS : 0);
-  // epoll first (scales to thousands of connections); MHD_USE_AUTO if the build lacks it.
-  for (const unsigned poll : {static_cast<unsigned>(MHD_USE_EPOLL), static_cast<unsigned>(MHD_USE_AUTO)}) {
+  // MHD_USE_ITC: resuming a held connection (another thread) and quiescing must wake
+  // whichever thread serves.
+  const unsigned base = MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | (tls ? MHD_USE_TLS : 0);
+  // epoll served by our thread first (see server.h); MHD's own thread and automatic
+  // choice if the build lacks epoll.
+  const unsigned modes[] = {static_cast<unsigned>(MHD_USE_EPOLL),
+                            static_cast<unsigned>(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO)};
+  for (const unsigned mode : modes) {
     daemon_ = MHD_start_daemon(
-        base | poll, options.port, nullptr, nullptr, &AccessTrampoline, this,
+        base | mode, options.port, nullptr, nullptr, &AccessTrampoline, this,
         MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr),
         MHD_OPTION_CONNECTION_LIMIT, options.connection_limit,
         MHD_OPTION_CONNECTION_TIMEOUT, options.connection_timeout_s,
@@ -193,22 +202,76 @@ bool Server::Start(const ServerOptions& options, std::string* error) {
   }
   const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
   port_ = info != nullptr ? info->port : options.port;
+  const MHD_DaemonInfo* ep = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_FLAGS);
+  if (ep != nullptr && (ep->flags & MHD_USE_INTERNAL_POLLING_THREAD) == 0) {
+    const MHD_DaemonInfo* efd = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_EPOLL_FD);
+    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd == nullptr || wake_fd_ < 0) {
+      *error = "cannot set up the HTTP server's event loop";
+      Stop();
+      return false;
+    }
+    serve_ = std::thread([this, fd = efd->epoll_fd] { Serve(fd); });
+  }
   return true;
+}
+
+// MHD's epoll fd is readable while any of its sockets has an event: poll() on it
+// takes no event away from MHD (waiting on that set with epoll_wait would). Every
+// MHD call but MHD_resume_connection (the timer thread's) happens here, Stop()'s
+// quiesce included.
+void Server::Serve(int epoll_fd) {
+  pthread_setname_np(pthread_self(), "sim-http");
+  pollfd fds[2] = {{epoll_fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  while (!stop_serving_.load()) {
+    if (quiesce_.load() && !quiesced_.load()) {
+      listener_ = MHD_quiesce_daemon(daemon_);
+      quiesced_.store(true);
+    }
+    int timeout_ms = 1000;  // connection timeouts are MHD's to enforce, from MHD_run
+    MHD_UNSIGNED_LONG_LONG t = 0;
+    if (MHD_get_timeout(daemon_, &t) == MHD_YES) {
+      timeout_ms = static_cast<int>(std::min<MHD_UNSIGNED_LONG_LONG>(t, 1000));
+    }
+    if (poll(fds, 2, timeout_ms) > 0 && (fds[1].revents & POLLIN) != 0) {
+      uint64_t n = 0;
+      (void)!read(wake_fd_, &n, sizeof n);
+    }
+    MHD_run(daemon_);  // epoll with a 0 timeout: drains what is ready, never blocks
+  }
 }
 
 void Server::Stop() {
   if (daemon_ == nullptr) return;
+  auto wake = [this] {
+    const uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof one);
+  };
   // No new connections while draining; quiescing hands the listening socket to us.
-  const MHD_socket listener = MHD_quiesce_daemon(daemon_);
+  if (serve_.joinable()) {
+    quiesce_.store(true);
+    wake();
+    while (!quiesced_.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  } else {
+    listener_ = MHD_quiesce_daemon(daemon_);
+  }
   timer_.Stop();  // MHD_stop_daemon must not find a suspended connection
   // Let the answers that were held go out (their completion is counted), briefly:
   // a client must not see a dropped connection just because the simulator stops.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (held_.load() > 0 && std::chrono::steady_clock::now() < give_up)
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (serve_.joinable()) {
+    stop_serving_.store(true);
+    wake();
+    serve_.join();
+  }
   MHD_stop_daemon(daemon_);
   daemon_ = nullptr;
-  if (listener != MHD_INVALID_SOCKET) close(listener);
+  if (listener_ != MHD_INVALID_SOCKET && listener_ >= 0) close(listener_);
+  listener_ = -1;
+  if (wake_fd_ >= 0) close(wake_fd_);
+  wake_fd_ = -1;
 }
 
 }  // namespace runwayd::sim

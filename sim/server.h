@@ -2,8 +2,13 @@
 //
 // Promises:
 // - Listens on 127.0.0.1 only; port 0 picks a free port, reported by port().
-// - One internal polling thread with epoll (falling back to MHD's automatic choice if
-//   epoll is unavailable), keep-alive, up to `connection_limit` connections.
+// - One thread serves all connections through MHD's epoll set, keep-alive, up to
+//   `connection_limit` connections. The thread is ours, not MHD's: libmicrohttpd
+//   0.9.75's own epoll loop, given exactly 128 ready events (its batch size), waits
+//   again with its full timeout before serving them, so 128 busy keep-alive
+//   connections stalled until their clients gave up. Ours waits for MHD's epoll fd
+//   to become readable and then lets MHD drain it without blocking (MHD_run). If
+//   epoll is unavailable, MHD's own thread with its automatic choice of poll/select.
 // - Every request is handed, complete, to Api::Handle(). No exception ever leaves an MHD
 //   callback; a failure inside one closes that connection.
 // - A Response with `drop` closes the connection without an answer (MHD_NO from the
@@ -73,9 +78,17 @@ class Server {
   void HeldDone() { held_.fetch_sub(1); }
 
  private:
+  void Serve(int epoll_fd);  // the serving thread (epoll mode)
+
   Api* api_;
   ServerOptions options_;
   MHD_Daemon* daemon_ = nullptr;
+  std::thread serve_;
+  int wake_fd_ = -1;                        // eventfd: Stop() wakes the serving thread
+  std::atomic<bool> quiesce_{false};        // Stop() asks the serving thread to quiesce...
+  std::atomic<bool> quiesced_{false};       // ...and it has
+  std::atomic<bool> stop_serving_{false};
+  int listener_ = -1;                       // handed over by MHD_quiesce_daemon
   uint16_t port_ = 0;
   ResumeTimer timer_;
   std::atomic<int64_t> held_{0};  // suspended answers not yet completed
