@@ -34,7 +34,10 @@ if owner == ARGV[3] and redis.call('HGET', KEYS[1], 'admit_token') == ARGV[5] th
 end
 -- Only the daemon whose processing list holds the job may admit it: another daemon
 -- adopted it while this one was cut off from Redis (its heartbeat lapsed) and will run it.
-if not redis.call('LPOS', KEYS[4], ARGV[2]) then
+-- Searched from the tail: jobs enter at the head and are admitted in the order taken,
+-- so the one admitted is normally the last element (from the head, LPOS and LREM
+-- compared the raw against every job taken after it: hundreds during a burst).
+if not redis.call('LPOS', KEYS[4], ARGV[2], 'RANK', -1) then
   return {'gone', ''}
 end
 if owner then
@@ -53,7 +56,7 @@ end
 redis.call('HSET', KEYS[1], 'raw', ARGV[2], 'daemon', ARGV[3], 'state', 'admitted',
            'taken_at', ARGV[4], 'attempt', '0', 'admit_token', ARGV[5])
 redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('LREM', KEYS[4], 1, ARGV[2])
+redis.call('LREM', KEYS[4], -1, ARGV[2])
 -- The replay marker moves into the record: a restart or an adoption keeps it.
 local replayed = redis.call('DEL', KEYS[6])
 if replayed == 1 then redis.call('HSET', KEYS[1], 'replayed', '1') end
@@ -82,7 +85,7 @@ if owned and redis.call('HGET', KEYS[1], 'daemon') ~= ARGV[2] then
 end
 -- A job never admitted is finished by whoever removes it from its processing list:
 -- a finish sent again after a lost reply (or a job adopted meanwhile) writes nothing.
-if not owned and ARGV[6] ~= '' and redis.call('LREM', KEYS[7], 1, ARGV[6]) == 0 then
+if not owned and ARGV[6] ~= '' and redis.call('LREM', KEYS[7], -1, ARGV[6]) == 0 then
   return 'not_owner'
 end
 -- The ledger first: if it failed (it cannot, short of a corrupt record), nothing
