@@ -365,6 +365,15 @@ const std::vector<EscapeCase>& EscapeCases() {
       {"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},       // UTF-16 surrogate
       {"\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},  // above U+10FFFF
       {"\xf8\x88\x80\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},  // old 5-byte form
+      // Long ASCII runs (scanned eight bytes at a time) with the odd byte on and
+      // around the eight-byte boundaries, and at the very end.
+      {"abcdefg\xff" "hijklmnop", "abcdefg\xef\xbf\xbd" "hijklmnop"},
+      {"abcdefgh\xff" "ijklmnop", "abcdefgh\xef\xbf\xbd" "ijklmnop"},
+      {"abcdefghi\xff" "jklmnop", "abcdefghi\xef\xbf\xbd" "jklmnop"},
+      {"abcdefghijklmnop\xc3\xa9" "qrstuvwxyz012345\xff", "abcdefghijklmnop\xc3\xa9" "qrstuvwxyz012345\xef\xbf\xbd"},
+      {"abcdefghijklmno\xe2\x82\xac", "abcdefghijklmno\xe2\x82\xac"},  // a character across the boundary
+      {"abcdefghijklmno\xe2\x82", "abcdefghijklmno\xef\xbf\xbd"},
+      {"https://example.com/v/0123456789abcdef.mp4?sig=0123456789", "https://example.com/v/0123456789abcdef.mp4?sig=0123456789"},
   };
   return cases;
 }
