@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-
 #include <cstring>
 #include <memory>
 
@@ -211,6 +210,7 @@ bool Server::Start(const ServerOptions& options, std::string* error) {
       Stop();
       return false;
     }
+    quiesce_ = quiesced_ = stop_serving_ = false;  // a Server may be started again after Stop()
     serve_ = std::thread([this, fd = efd->epoll_fd] { Serve(fd); });
   }
   return true;
