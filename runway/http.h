@@ -5,7 +5,8 @@
 // timeout (run on the loop's next turn, so curl is never re-entered from its own
 // callback, yet no 1 ms sleep per request), curl_multi_info_read drained after every
 // action. Connections are reused (HTTP/2 multiplexing when offered,
-// keep-alive otherwise) up to `max_host_connections` per host; easy handles are pooled.
+// keep-alive otherwise) up to `max_host_connections` per host; easy handles are pooled,
+// each with its last base URL parsed, so a request to that base sets only its path.
 // A connection's uv_poll_t lives as long as the connection, not one transfer (see
 // http_sockets.cc): on a reused connection a request costs no epoll_ctl at all.
 //
