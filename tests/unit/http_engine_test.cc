@@ -120,6 +120,36 @@ class HttpEngineTest : public ::testing::Test {
     return c->answered;
   }
 
+  // Sends one request and waits for its answer (shared state, as in SendAndWait).
+  HttpResult SendOne(const std::string& url) {
+    struct State {
+      HttpResult r;
+      bool done = false;
+    };
+    auto st = std::make_shared<State>();
+    HttpRequest req;
+    req.url = url;
+    http_->Send(std::move(req), [st](HttpResult&& r) { st->r = std::move(r), st->done = true; });
+    EXPECT_TRUE(RunUntil(&loop_, [&] { return st->done; }, std::chrono::seconds(10))) << url;
+    return st->r;
+  }
+
+  // Closes the engine and starts another with `ho`.
+  void Reopen(const HttpOptions& ho) {
+    auto closed = std::make_shared<bool>(false);
+    http_->Close([closed] { *closed = true; });
+    EXPECT_TRUE(RunUntil(&loop_, [&] { return *closed; }, std::chrono::seconds(5)));
+    http_ = std::make_unique<HttpEngine>(&loop_, ho);
+  }
+
+  // A port that was free a moment ago and is closed now.
+  int ClosedPort() {
+    sim::Server probe(api_.get());
+    std::string error;
+    EXPECT_TRUE(probe.Start(sim::ServerOptions{}, &error)) << error;
+    return probe.port();
+  }
+
   sim::SimConfig config_;
   std::unique_ptr<sim::Api> api_;
   std::unique_ptr<sim::Server> server_;
@@ -150,28 +180,13 @@ TEST_F(HttpEngineTest, IdleConnectionsStayWatchedUntilTheServerClosesThem) {
 // The proxy options reach curl: a proxy on a closed port fails every request, unless
 // the host is excluded.
 TEST_F(HttpEngineTest, ProxyAndItsExclusionsAreApplied) {
-  int closed_port = 0;
-  {
-    sim::Server probe(api_.get());  // a port that was free a moment ago and is closed now
-    std::string error;
-    ASSERT_TRUE(probe.Start(sim::ServerOptions{}, &error)) << error;
-    closed_port = probe.port();
-  }
+  const int closed_port = ClosedPort();
   auto one = [&](const std::string& no_proxy) {
-    bool closed = false;
-    http_->Close([&] { closed = true; });
-    EXPECT_TRUE(RunUntil(&loop_, [&] { return closed; }, std::chrono::seconds(5)));
     HttpOptions ho;
     ho.proxy = "http://127.0.0.1:" + std::to_string(closed_port);
     ho.no_proxy = no_proxy;
-    http_ = std::make_unique<HttpEngine>(&loop_, ho);
-    HttpResult got;
-    bool done = false;
-    HttpRequest req;
-    req.url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/v1/organization";
-    http_->Send(std::move(req), [&](HttpResult&& r) { got = std::move(r), done = true; });
-    EXPECT_TRUE(RunUntil(&loop_, [&] { return done; }, std::chrono::seconds(10)));
-    return got;
+    Reopen(ho);
+    return SendOne("http://127.0.0.1:" + std::to_string(server_->port()) + "/v1/organization");
   };
   HttpResult via_proxy = one("");
   EXPECT_EQ(via_proxy.transport, Transport::kNotSent) << via_proxy.status;
@@ -186,13 +201,7 @@ TEST_F(HttpEngineTest, ProxyAndItsExclusionsAreApplied) {
 // switch between the fast path, curl's own parser and another base. Without a key the
 // simulator tells the paths apart: /v1/... is 401, /_sim/stats 200, anything else 404.
 TEST_F(HttpEngineTest, ReusedHandlesSendEachRequestToItsOwnUrl) {
-  int closed_port = 0;
-  {
-    sim::Server probe(api_.get());  // a port that was free a moment ago and is closed now
-    std::string error;
-    ASSERT_TRUE(probe.Start(sim::ServerOptions{}, &error)) << error;
-    closed_port = probe.port();
-  }
+  const int closed_port = ClosedPort();
   const std::string live = "http://127.0.0.1:" + std::to_string(server_->port());
   const std::string dead = "http://127.0.0.1:" + std::to_string(closed_port);
   struct Step {
@@ -211,12 +220,7 @@ TEST_F(HttpEngineTest, ReusedHandlesSendEachRequestToItsOwnUrl) {
       {live + "/elsewhere", 404},
   };
   for (const Step& step : steps) {
-    HttpResult got;
-    bool done = false;
-    HttpRequest req;
-    req.url = step.url;
-    http_->Send(std::move(req), [&](HttpResult&& r) { got = std::move(r), done = true; });
-    ASSERT_TRUE(RunUntil(&loop_, [&] { return done; }, std::chrono::seconds(10))) << step.url;
+    const HttpResult got = SendOne(step.url);
     if (step.status == 0) {
       EXPECT_EQ(got.transport, Transport::kNotSent) << step.url << " answered " << got.status;
     } else {
@@ -234,12 +238,9 @@ TEST_F(HttpEngineTest, ReusedHandlesSendEachRequestToItsOwnUrl) {
 // (sim/server.cc). Thousands of requests over 128 connections must all be answered
 // (before that, one run in three or so of this test stalled).
 TEST_F(HttpEngineTest, ServerKeepsUpWith128BusyConnections) {
-  bool closed = false;
-  http_->Close([&] { closed = true; });
-  ASSERT_TRUE(RunUntil(&loop_, [&] { return closed; }, std::chrono::seconds(5)));
   HttpOptions ho;
   ho.max_host_connections = 128;
-  http_ = std::make_unique<HttpEngine>(&loop_, ho);
+  Reopen(ho);
   EXPECT_EQ(SendAndWait(20000), 20000);
 }
 
