@@ -179,7 +179,9 @@ bool Server::Start(const ServerOptions& options, std::string* error) {
   // choice if the build lacks epoll.
   const unsigned modes[] = {static_cast<unsigned>(MHD_USE_EPOLL),
                             static_cast<unsigned>(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO)};
+  bool ours = false;  // started without MHD's thread: Serve() runs it
   for (const unsigned mode : modes) {
+    ours = (mode & MHD_USE_INTERNAL_POLLING_THREAD) == 0;
     daemon_ = MHD_start_daemon(
         base | mode, options.port, nullptr, nullptr, &AccessTrampoline, this,
         MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr),
@@ -201,8 +203,7 @@ bool Server::Start(const ServerOptions& options, std::string* error) {
   }
   const MHD_DaemonInfo* info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
   port_ = info != nullptr ? info->port : options.port;
-  const MHD_DaemonInfo* ep = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_FLAGS);
-  if (ep != nullptr && (ep->flags & MHD_USE_INTERNAL_POLLING_THREAD) == 0) {
+  if (ours) {
     const MHD_DaemonInfo* efd = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_EPOLL_FD);
     wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd == nullptr || wake_fd_ < 0) {
