@@ -144,12 +144,20 @@ TEST(PollPacer, NoBudgetNoWait) {
 
 PollConfig Cfg() { return PollConfig{}; }  // 5 s min, 5 s first, 30 s throttled, 60 s max
 
-TEST(PollPolicy, FirstPollWithNothingKnownIsFirstPollMs) {
+// A gen4_turbo 5 s task whose create was just answered (no poll yet), as the daemon
+// asks about it.
+PollInput JustCreated() {
   PollInput in;
   in.model = "gen4_turbo";
   in.duration_s = 5;
   in.created_at_ms = 1'000'000;
   in.now_ms = 1'000'000;
+  in.after_create = true;
+  return in;
+}
+
+TEST(PollPolicy, FirstPollWithNothingKnownIsFirstPollMs) {
+  PollInput in = JustCreated();
   PollConfig cfg = Cfg();
   cfg.first_poll_ms = 7000;
   EXPECT_EQ(NextPollDelayMs(in, DurationModel(), cfg), 7000);
@@ -158,12 +166,7 @@ TEST(PollPolicy, FirstPollWithNothingKnownIsFirstPollMs) {
 // A first_poll_ms below min_interval_ms is honoured for the first poll only, with or
 // without a learned run time; after any poll, min_interval_ms holds again.
 TEST(PollPolicy, AShortFirstPollComesSoonerThanTheMinInterval) {
-  PollInput in;
-  in.model = "gen4_turbo";
-  in.duration_s = 5;
-  in.created_at_ms = 1'000'000;
-  in.now_ms = 1'000'000;
-  in.after_create = true;
+  PollInput in = JustCreated();
   PollConfig cfg = Cfg();
   EXPECT_EQ(NextPollDelayMs(in, DurationModel(), cfg), 5000);  // defaults: unchanged
   cfg.first_poll_ms = 1500;
