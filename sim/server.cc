@@ -269,7 +269,7 @@ void Server::Stop() {
   }
   MHD_stop_daemon(daemon_);
   daemon_ = nullptr;
-  if (listener_ != MHD_INVALID_SOCKET && listener_ >= 0) close(listener_);
+  if (listener_ >= 0) close(listener_);  // MHD_INVALID_SOCKET is -1 here
   listener_ = -1;
   if (wake_fd_ >= 0) close(wake_fd_);
   wake_fd_ = -1;
