@@ -99,7 +99,7 @@ class RedisConn {
   // Command building (see redis.cc): appends to wire_; Submit sends wire_ for `p`
   // (owned from then on), or defers its callback with nullptr.
   void AppendHeader(char kind, size_t n);
-  void AppendArg(std::string_view a);
+  void AppendArgs(const std::string_view* a, size_t n);  // n bulk strings
   void Submit(Pending* p);
 
   uv_loop_t* loop_;
