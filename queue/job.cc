@@ -2,13 +2,9 @@
 //
 // Two passes of simdjson On-Demand over one padded copy of the job:
 //
-//  1. Scan (queue/job_scan.cc): walks every value of the document once. It proves the whole text is
-//     one valid JSON object (every scalar parsed, every string unescaped, nothing
-//     after the closing brace), at most kMaxDepth levels deep, and finds repeated
-//     keys: at the top level (recorded per name, so the identity fields that are
-//     not repeated can still be read) and in every object outside `meta` (an
-//     error). On-Demand only checks what it is asked to read, so without this
-//     pass a body like {"model":"x","seed":tru} would pass unnoticed.
+//  1. Scan (queue/job_scan.cc): proves the whole text is one valid JSON object at
+//     most kMaxDepth levels deep and finds repeated keys, before any rule reads it
+//     (On-Demand only checks what it is asked to read).
 //  2. Read: iterates the top-level fields once, in order, applying the rules of
 //     each field, extracting the body facts and capturing the exact bytes of
 //     `body` and `meta`.
@@ -40,7 +36,17 @@
 namespace runwayd {
 namespace {
 
-using namespace job_parse;  // NOLINT(google-build-using-namespace): this file's other half
+namespace od = simdjson::ondemand;
+using job_parse::CountChars;
+using job_parse::Describe;
+using job_parse::Echo;
+using job_parse::HasControl;
+using job_parse::IntRead;
+using job_parse::JsonError;
+using job_parse::ReadInt;
+using job_parse::Scan;
+using job_parse::ScanDocument;
+using job_parse::TrimRight;
 
 constexpr int64_t kMaxCharged = (int64_t{1} << 53) - 1;     // 9007199254740991, exact in a double
 constexpr int64_t kMaxDeadlineS = 7 * 24 * 3600;            // one week
