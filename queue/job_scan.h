@@ -66,7 +66,8 @@ struct Scan {
   std::string nested_repeat;             // first repeated key inside a value other than meta
 };
 
-// Walks every value of `text` once with `parser` (which it leaves iterating `text`).
+// Walks every value of `text` once, iterating it with `parser` (ParseJob then iterates
+// it again with the same parser for the second pass; the returned Scan owns its strings).
 // A non-empty `fatal` means the text is not one valid JSON object of at most kMaxDepth
 // levels; otherwise `top_repeats` and `nested_repeat` say which keys appear twice
 // (objects inside `meta` are not checked: meta is only echoed).
