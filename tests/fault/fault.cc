@@ -1,6 +1,7 @@
 // tests/fault/fault.cc — see fault.h.
 #include "fault.h"
 #include "outcomes.h"
+#include "sim_view.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -286,17 +287,13 @@ Audit AuditRun(harness::Stack& s, const std::vector<JobSpec>& jobs) {
   // Creations per seed, from the simulator.
   std::map<int64_t, int64_t> made;
   {
-    simdjson::dom::parser p;
     const std::string body = s.SimGet("/_sim/stats");
-    simdjson::dom::element e;
-    simdjson::dom::object seeds;
-    if (p.parse(body).get(e) || e["creations_by_seed"].get_object().get(seeds)) {
-      note("bad /_sim/stats: " + body.substr(0, 200));
+    harness::SimStats st;
+    std::string error;
+    if (!harness::ParseSimStats(body, &st, &error)) {
+      note("bad /_sim/stats (" + error + "): " + body.substr(0, 200));
     } else {
-      for (auto kv : seeds) {
-        int64_t n = 0;
-        if (kv.value.get_int64().get(n)) continue;
-        const int64_t seed = std::stoll(std::string(kv.key));
+      for (const auto& [seed, n] : st.creations) {
         made[seed] = n;
         a.creations += n;
         if (!by_seed.count(seed)) {

@@ -17,6 +17,7 @@
 
 #include "harness.h"
 #include "outcomes.h"
+#include "sim_view.h"
 
 using namespace harness;
 using namespace std::chrono_literals;
@@ -63,19 +64,13 @@ TEST(Chaos, ThousandJobsUnderChaosKeepTheMoneyInvariants) {
   EXPECT_EQ(results.size(), static_cast<size_t>(n));
 
   // Creations: one per attempt, fewer only for an unknown outcome.
-  simdjson::dom::parser p, stats_parser;  // a parser's document lives until its next parse
-  simdjson::dom::element stats;
-  std::string stats_body = s.SimGet("/_sim/stats");
-  ASSERT_FALSE(stats_parser.parse(stats_body).get(stats)) << stats_body.substr(0, 200);
-  std::map<int64_t, int64_t> made;
-  simdjson::dom::object seeds;
-  ASSERT_FALSE(stats["creations_by_seed"].get_object().get(seeds));
-  for (auto kv : seeds)
-    made[std::stoll(std::string(kv.key))] = kv.value.get_int64().value_unsafe();
+  simdjson::dom::parser p;
+  const SimStats stats = SimStatsOf(s);
+  ASSERT_GE(stats.tasks_created, 0) << stats.raw.substr(0, 200);  // the stats were read
   int succeeded = 0, unknown = 0, other_failed = 0;
   for (const auto& x : results) {
     int64_t seed = 50000 + std::stoll(x.id.substr(1));
-    int64_t m = made.count(seed) ? made[seed] : 0;
+    int64_t m = stats.Made(seed);
     if (x.status == "succeeded") {
       ++succeeded;
       EXPECT_EQ(m, x.attempts) << x.id << " succeeded";
@@ -90,7 +85,7 @@ TEST(Chaos, ThousandJobsUnderChaosKeepTheMoneyInvariants) {
   // Nothing is configured to fail tasks or to resubmit: at most one task per job (none
   // when every create was refused), and the simulator never saw a seed twice.
   for (const auto& x : results) EXPECT_LE(x.attempts, 1) << x.id;
-  EXPECT_EQ(stats["duplicate_seeds"].get_int64().value_unsafe(), 0);
+  EXPECT_EQ(stats.duplicate_seeds, 0);
 
   // Refunds: exactly the failed charged jobs, each once, with the charged credits.
   std::map<std::string, int64_t> refunds, expected;
@@ -134,14 +129,8 @@ TEST(Chaos, ThousandJobsUnderChaosKeepTheMoneyInvariants) {
   EXPECT_EQ(r.Int({"LLEN", "runway:jobs"}), 0);
 
   // The chaos happened, and most jobs still succeeded.
-  int64_t r429 = 0, r5xx = 0, resets = 0;
-  if (stats["responses"]["429"].get_int64().get(r429)) {}
-  for (const char* k : {"502", "503", "504"}) {
-    int64_t v = 0;
-    if (stats["responses"][k].get_int64().get(v)) {}
-    r5xx += v;
-  }
-  if (stats["responses"]["reset"].get_int64().get(resets)) {}
+  const int64_t r429 = stats.Resp("429"), resets = stats.Resp("reset");
+  const int64_t r5xx = stats.Resp("502") + stats.Resp("503") + stats.Resp("504");
   EXPECT_GT(r429, 0);
   EXPECT_GT(r5xx, 0);
   EXPECT_GT(resets, 0);

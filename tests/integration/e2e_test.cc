@@ -5,41 +5,15 @@
 #include <signal.h>
 
 #include <map>
-#include <simdjson.h>
 
 #include "harness.h"
 #include "outcomes.h"
+#include "sim_view.h"
 
 using namespace harness;
 using namespace std::chrono_literals;
 
 namespace {
-
-// One of /_sim/stats' maps ("requests", "content_types", "creations_by_seed", ...):
-// key -> n.
-std::map<std::string, int64_t> StatsMap(Stack& s, const char* name) {
-  std::map<std::string, int64_t> out;
-  simdjson::dom::parser p;
-  std::string body = s.SimGet("/_sim/stats");
-  simdjson::dom::object o;
-  if (auto err = p.parse(body)[name].get_object().get(o)) {
-    ADD_FAILURE() << "bad /_sim/stats: " << simdjson::error_message(err) << ": " << body.substr(0, 200);
-    return out;
-  }
-  for (auto kv : o) {
-    int64_t n = 0;
-    EXPECT_FALSE(kv.value.get_int64().get(n)) << name << "." << kv.key;
-    out[std::string(kv.key)] = n;
-  }
-  return out;
-}
-
-// seed -> tasks the simulator created with that seed.
-std::map<int64_t, int64_t> Creations(Stack& s) {
-  std::map<int64_t, int64_t> out;
-  for (const auto& [seed, n] : StatsMap(s, "creations_by_seed")) out[std::stoll(seed)] = n;
-  return out;
-}
 
 struct Mix {
   std::string endpoint, model;
@@ -80,7 +54,7 @@ void CheckInvariants(Stack& s, const std::map<std::string, int64_t>& charged) {
   for (const auto& r : results)
     if (r.status != "succeeded" && charged.at(r.id) > 0) expected[r.id] = charged.at(r.id);
   EXPECT_EQ(refunds, expected);
-  auto creations = Creations(s);
+  auto creations = SimStatsOf(s).creations;
   for (const auto& r : results) {
     int64_t seed = std::stoll(r.id.substr(1));
     int64_t made = creations.count(seed) ? creations[seed] : 0;
@@ -113,7 +87,8 @@ TEST(EndToEnd, TwoHundredMixedJobsWithFailures) {
   EXPECT_GT(failed, 0);
   EXPECT_GT(succeeded, 150);
   // Every create says its body is JSON; no poll carries a Content-Type (no body).
-  auto requests = StatsMap(s, "requests"), types = StatsMap(s, "content_types");
+  SimStats st = SimStatsOf(s);
+  auto requests = st.requests, types = st.content_types;
   int64_t creates = 0;
   for (const auto& [route, n] : requests)
     if (route.rfind("POST /v1/", 0) == 0) {
@@ -199,7 +174,8 @@ TEST(EndToEnd, ExhaustedAccountFailsWithInsufficientCreditsAndRefunds) {
   EXPECT_EQ(insufficient, 12);
   EXPECT_EQ(RefundsById(s.redis()).size(), 12u);
   // The ledger knew: Runway never had to refuse a create for lack of credits.
-  EXPECT_EQ(s.SimGet("/_sim/stats").find("\"400\""), std::string::npos) << s.SimGet("/_sim/stats");
+  SimStats st = SimStatsOf(s);
+  EXPECT_EQ(st.Resp("400"), 0) << st.raw;
   auto acct = s.redis().Cmd({"HGET", "runway:account:main", "estimate"});
   ASSERT_EQ(acct->type, REDIS_REPLY_STRING);
   EXPECT_EQ(std::string(acct->str), "0");
@@ -259,12 +235,12 @@ TEST(EndToEnd, DuplicateIdIsNotSubmittedTwice) {
   int dups = 0;
   for (const auto& x : results) dups += x.duplicate_of == "same";
   EXPECT_EQ(dups, 1);
-  EXPECT_EQ(Creations(s)[900], 1);
+  EXPECT_EQ(SimStatsOf(s).Made(900), 1);
   EXPECT_TRUE(RefundsById(s.redis()).empty());
   // Pushed again after it finished: remembered for the dedup window.
   s.redis().Push("runway:jobs", job);
   ASSERT_TRUE(WaitResults(s.redis(), 3, 30s)) << s.Logs();
-  EXPECT_EQ(Creations(s)[900], 1);
+  EXPECT_EQ(SimStatsOf(s).Made(900), 1);
 }
 
 TEST(EndToEnd, PollBudgetCapsRequestsPerAccount) {
@@ -280,16 +256,12 @@ TEST(EndToEnd, PollBudgetCapsRequestsPerAccount) {
   for (int i = 0; i < 60; ++i)
     s.redis().Push("runway:jobs", MakeJob("b" + std::to_string(i), "image_to_video", "gen4_turbo", 5, 0, 800 + i,
                                           "x sim:secs=200"));
-  auto gets = [&] {
-    std::string st = s.SimGet("/_sim/stats");
-    size_t p = st.find("\"GET /v1/tasks\":");
-    return p == std::string::npos ? 0L : std::atol(st.c_str() + p + 16);
-  };
+  auto gets = [&] { return SimStatsOf(s).Req("GET /v1/tasks"); };
   ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"SCARD", "runway:inflight:d1"}) == 60; }, 10s));
   std::this_thread::sleep_for(1s);
-  long g0 = gets();
+  int64_t g0 = gets();
   std::this_thread::sleep_for(3s);
-  long g1 = gets();
+  int64_t g1 = gets();
   EXPECT_GT(g1 - g0, 10) << "polling stopped altogether";
   EXPECT_LE(g1 - g0, 10 * 3 + 10) << "the budget of 10 GETs/s was exceeded";
 }
