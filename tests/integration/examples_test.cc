@@ -11,7 +11,6 @@
 // package to install. Node's ioredis and Go's build cache live in the build directory.
 #include <gtest/gtest.h>
 #include <simdjson.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <functional>
@@ -26,39 +25,13 @@ namespace {
 const std::string kSrc = RUNWAYD_SOURCE_DIR;
 const std::string kCache = std::string(RUNWAYD_BIN_DIR) + "/../examples-cache";
 
-struct Proc {
-  int rc = -1;
-  std::string out, err;
-};
+using Proc = ShellRun;
 
-std::ostream& operator<<(std::ostream& o, const Proc& r) {
-  return o << "rc=" << r.rc << "\n--- stdout\n" << r.out << "--- stderr\n" << r.err;
-}
+std::string Quote(const std::string& s) { return ShellQuote(s); }
 
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-// Runs `cmd` with sh (stdin from /dev/null, at most `limit_s` seconds).
+// Runs `cmd` with sh (stdin empty, at most `limit_s` seconds).
 Proc Sh(const std::string& cmd, int limit_s = 120) {
-  static int n = 0;
-  char tmpl[] = "/tmp/runwayd-examples-XXXXXX";
-  std::string dir = mkdtemp(tmpl);
-  std::string errf = dir + "/err" + std::to_string(++n);
-  std::string full = "timeout " + std::to_string(limit_s) + " sh -c " + Quote(cmd) + " </dev/null 2>" + Quote(errf);
-  Proc r;
-  FILE* p = popen(full.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, got);
-  int st = pclose(p);
-  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  r.err = ReadFile(errf);
-  std::system(("rm -rf " + Quote(dir)).c_str());
-  return r;
+  return RunShell("timeout " + std::to_string(limit_s) + " sh -c " + Quote(cmd));
 }
 
 bool Have(const std::string& tool) { return Sh("command -v " + Quote(tool) + " >/dev/null").rc == 0; }

@@ -11,8 +11,11 @@
 
 #include <fcntl.h>
 
+#include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -55,6 +58,39 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+std::ostream& operator<<(std::ostream& o, const ShellRun& r) {
+  return o << "rc=" << r.rc << "\n--- stdout\n" << r.out << "--- stderr\n" << r.err;
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+ShellRun RunShell(const std::string& cmdline, const std::string& dir, const std::string& input) {
+  static std::atomic<int> n{0};
+  std::string where = dir;
+  if (where.empty()) {
+    char tmpl[] = "/tmp/runwayd-shell-XXXXXX";
+    if (mkdtemp(tmpl) == nullptr) return {};
+    where = tmpl;
+  }
+  const std::string base = where + "/shell-" + std::to_string(getpid()) + "-" + std::to_string(++n);
+  WriteFile(base + ".in", input);
+  const std::string cmd = cmdline + " <" + ShellQuote(base + ".in") + " 2>" + ShellQuote(base + ".err");
+  ShellRun r;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    for (size_t got; (got = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, got);
+    const int st = pclose(p);
+    r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    r.err = ReadFile(base + ".err");
+  }
+  if (dir.empty() && std::system(("rm -rf " + ShellQuote(where)).c_str()) != 0) {}  // best effort
+  return r;
 }
 
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout) {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,6 +28,20 @@ void WriteFile(const std::string& path, const std::string& text);
 std::string ReadFile(const std::string& path);
 // Polls `cond` every 20 ms until it is true or `timeout` passes. Returns cond().
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout);
+
+// A shell command's exit status (-1: not run, or killed by a signal) and output.
+struct ShellRun {
+  int rc = -1;
+  std::string out, err;
+};
+std::ostream& operator<<(std::ostream& o, const ShellRun& r);  // for failure messages
+// `s` quoted for /bin/sh.
+std::string ShellQuote(const std::string& s);
+// Runs `cmdline` with /bin/sh, `input` on its stdin, capturing stdout and stderr
+// apart (stderr and stdin go through files in `dir`; "" uses a temporary directory,
+// removed afterwards). Waits for it to end: a caller that needs a time limit says
+// "timeout N ..." in `cmdline`.
+ShellRun RunShell(const std::string& cmdline, const std::string& dir = "", const std::string& input = "");
 
 // A child process with stdout+stderr to a log file.
 class Process {

@@ -96,15 +96,9 @@ TEST(Retry, WaitsInTheRetrySetAndAnyDaemonTakesItWhenDue) {
   ASSERT_TRUE(slots && slots->type == REDIS_REPLY_STRING);
   EXPECT_EQ(std::string(slots->str, slots->len), "0") << "its slot is free";
   // An operator sees where it is.
-  std::string cmd = "'" + Bin("runwayctl") + "' --redis redis://127.0.0.1:" + std::to_string(s.redis_port()) +
-                    " job rt1 2>&1";
-  std::string out;
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    for (size_t got; (got = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, got);
-    pclose(p);
-  }
-  EXPECT_NE(out.find("waiting for attempt 2, due "), std::string::npos) << out;
+  ShellRun ctl = RunShell(ShellQuote(Bin("runwayctl")) + " --redis redis://127.0.0.1:" +
+                          std::to_string(s.redis_port()) + " job rt1", s.dir());
+  EXPECT_NE(ctl.out.find("waiting for attempt 2, due "), std::string::npos) << ctl;
   s.daemon(d1).Signal(SIGTERM);
   ASSERT_EQ(s.daemon(d1).Wait(5s), 0) << s.Logs();
 

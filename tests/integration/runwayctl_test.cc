@@ -5,7 +5,6 @@
 // never appears in anything runwayctl prints; and that it follows a Redis Cluster MOVED.
 #include <gtest/gtest.h>
 #include <simdjson.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -18,37 +17,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Ctl {
-  int rc = -1;
-  std::string out, err;
-};
+using Ctl = ShellRun;
 
-std::ostream& operator<<(std::ostream& o, const Ctl& r) {
-  return o << "rc=" << r.rc << "\n--- stdout\n" << r.out << "--- stderr\n" << r.err;
-}
-
-std::string Quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+std::string Quote(const std::string& s) { return ShellQuote(s); }
 
 // Runs a shell command line; `input` becomes its stdin.
 Ctl Shell(const Stack& s, const std::string& cmdline, const std::string& input = "") {
-  static int n = 0;
-  std::string base = s.dir() + "/ctl-" + std::to_string(++n);
-  WriteFile(base + ".in", input);
-  std::string cmd = cmdline + " <" + Quote(base + ".in") + " 2>" + Quote(base + ".err");
-  Ctl r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return r;
-  char buf[4096];
-  size_t got;
-  while ((got = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, got);
-  int st = pclose(p);
-  r.rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  r.err = ReadFile(base + ".err");
-  return r;
+  return RunShell(cmdline, s.dir(), input);
 }
 
 // Runs bin/runwayctl with `args`; `env` prefixes the command ("NAME=value ").

@@ -5,7 +5,6 @@
 // checks need systemd-analyze (Debian package systemd; it runs offline, without a
 // running systemd) and are skipped without it.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,13 +19,12 @@ namespace {
 const std::string kSource = RUNWAYD_SOURCE_DIR;
 const std::string kUnit = kSource + "/systemd/runwayd.service";
 
+// Runs a shell command; returns its exit code (-1: not run or killed) and its
+// stdout and stderr together.
 int RunCommand(const std::string& cmd, std::string* out) {
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return -1;
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out->append(buf, n);
-  const int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  harness::ShellRun r = harness::RunShell("(" + cmd + ") 2>&1");
+  *out += r.out;
+  return r.rc;
 }
 
 bool HaveSystemdAnalyze() { return std::system("command -v systemd-analyze >/dev/null 2>&1") == 0; }
