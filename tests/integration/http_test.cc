@@ -71,12 +71,10 @@ TEST(Http, ThousandJobsReuseAFewConnections) {
 TEST(Http, TlsConnectionsAreReused) {
   Stack s("reuse-tls");
   s.StartRedis();
-  std::string cert, key;
-  ASSERT_TRUE(MakeCert(s.dir(), &cert, &key)) << ReadFile(s.dir() + "/openssl.log");
-  int port = 0;
-  auto sim = StartOwnSim(s, 0, cert, key, &port);
-  ASSERT_GT(port, 0) << s.Logs();
-  std::string base = "https://127.0.0.1:" + std::to_string(port);
+  TlsSim sim;
+  ASSERT_TRUE(StartTlsSim(s, &sim)) << s.Logs();
+  const std::string& base = sim.base_url;
+  const std::string& cert = sim.cert;
   auto daemon = StartDaemonWithUpstream(s, base, "max_host_connections = 4\nca_file = \"" + cert + "\"\n");
   ASSERT_TRUE(WaitReadyLog(*daemon)) << s.Logs();
   const int n = 300;

@@ -137,6 +137,18 @@ bool MakeCert(const std::string& dir, std::string* cert, std::string* key) {
   return std::system(cmd.c_str()) == 0;
 }
 
+bool StartTlsSim(Stack& s, TlsSim* out) {
+  std::string key;
+  if (!MakeCert(s.dir(), &out->cert, &key)) {
+    ADD_FAILURE() << "openssl: " << ReadFile(s.dir() + "/openssl.log");
+    return false;
+  }
+  int port = 0;
+  out->proc = StartOwnSim(s, 0, out->cert, key, &port);
+  out->base_url = "https://127.0.0.1:" + std::to_string(port);
+  return port > 0;
+}
+
 bool Fetch(const std::string& url, std::string* out, const std::string& ca) {
   CURL* e = curl_easy_init();
   if (e == nullptr) return false;

@@ -77,6 +77,14 @@ std::unique_ptr<Process> StartOwnSim(Stack& s, int port, const std::string& cert
                                      int* port_out = nullptr);
 // A self-signed certificate for localhost and 127.0.0.1 in `dir`.
 bool MakeCert(const std::string& dir, std::string* cert, std::string* key);
+// runway-sim over HTTPS with a fresh self-signed certificate, on a free port.
+struct TlsSim {
+  std::unique_ptr<Process> proc;
+  std::string cert;      // the certificate's file, for ca_file and Fetch
+  std::string base_url;  // https://127.0.0.1:<port>
+};
+// Starts one; false (and the test has a failure saying why) if it did not start.
+bool StartTlsSim(Stack& s, TlsSim* out);
 // GET an URL (the stats of a simulator the Stack did not start); `ca` verifies a
 // private certificate. False on a transport error.
 bool Fetch(const std::string& url, std::string* out, const std::string& ca = "");

@@ -70,13 +70,10 @@ TEST(Upstream, A429SlowsOnlyItsAccount) {
 TEST(Upstream, TlsWithoutCaFileFailsVerificationAndNothingIsCreated) {
   Stack s("tls-noca");
   s.StartRedis();
-  std::string cert, key;
-  ASSERT_TRUE(MakeCert(s.dir(), &cert, &key)) << ReadFile(s.dir() + "/openssl.log");
-  int port = 0;
-  auto sim = StartOwnSim(s, 0, cert, key, &port);
-  ASSERT_GT(port, 0);
+  TlsSim sim;
+  ASSERT_TRUE(StartTlsSim(s, &sim)) << s.Logs();
   DaemonSpec d;
-  d.base_url = "https://127.0.0.1:" + std::to_string(port);
+  d.base_url = sim.base_url;
   d.extra = "[jobs]\nmax_create_retries = 2\n";
   auto daemon = StartOwnDaemon(s, d);
   ASSERT_TRUE(WaitLog(daemon->log_path(), "ready: taking jobs")) << s.Logs();
@@ -88,7 +85,7 @@ TEST(Upstream, TlsWithoutCaFileFailsVerificationAndNothingIsCreated) {
   EXPECT_EQ(r.error_code, "balance_unreadable") << r.error_message;
   EXPECT_EQ(r.refund, kCharged);
   std::string body;
-  ASSERT_TRUE(Fetch("https://127.0.0.1:" + std::to_string(port) + "/_sim/stats", &body, cert));
+  ASSERT_TRUE(Fetch(sim.base_url + "/_sim/stats", &body, sim.cert));
   SimStats st = ReadSimStats(body);
   EXPECT_EQ(st.tasks_created, 0);
   EXPECT_EQ(st.Req("POST /v1/image_to_video"), 0) << "no request may complete over an unverified TLS connection";
@@ -99,20 +96,17 @@ TEST(Upstream, TlsWithoutCaFileFailsVerificationAndNothingIsCreated) {
 TEST(Upstream, TlsWithCaFileSucceeds) {
   Stack s("tls-ca");
   s.StartRedis();
-  std::string cert, key;
-  ASSERT_TRUE(MakeCert(s.dir(), &cert, &key)) << ReadFile(s.dir() + "/openssl.log");
-  int port = 0;
-  auto sim = StartOwnSim(s, 0, cert, key, &port);
-  ASSERT_GT(port, 0);
+  TlsSim sim;
+  ASSERT_TRUE(StartTlsSim(s, &sim)) << s.Logs();
   DaemonSpec d;
-  d.base_url = "https://127.0.0.1:" + std::to_string(port);
-  d.upstream = "ca_file = \"" + cert + "\"\n";
+  d.base_url = sim.base_url;
+  d.upstream = "ca_file = \"" + sim.cert + "\"\n";
   auto daemon = StartOwnDaemon(s, d);
   ASSERT_TRUE(WaitLog(daemon->log_path(), "ready: taking jobs")) << s.Logs();
   for (int i = 0; i < 5; ++i) s.redis().Push("runway:jobs", Job("tc" + std::to_string(i), 1011 + i));
   ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"LLEN", "runway:results"}) >= 5; }, 30s)) << s.Logs();
   std::string body;
-  ASSERT_TRUE(Fetch("https://127.0.0.1:" + std::to_string(port) + "/_sim/stats", &body, cert));
+  ASSERT_TRUE(Fetch(sim.base_url + "/_sim/stats", &body, sim.cert));
   SimStats st = ReadSimStats(body);
   for (int i = 0; i < 5; ++i) {
     ResultEvent r = ResultOf(s.redis(), "tc" + std::to_string(i));
