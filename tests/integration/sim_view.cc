@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <cstdint>
+#include <string>
+#include <utility>
+
 namespace harness {
 namespace {
 
@@ -42,6 +46,7 @@ int64_t SimStats::Balance(const std::string& account) const {
 bool ParseSimStats(const std::string& body, SimStats* out, std::string* error) {
   *out = SimStats{};
   out->raw = body;
+  error->clear();
   simdjson::dom::parser p;
   simdjson::dom::element e;
   if (auto err = p.parse(body).get(e)) {

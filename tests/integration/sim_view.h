@@ -3,10 +3,11 @@
 // The simulator's test endpoints (/_sim/stats, /_sim/tasks, /_sim/chaos) are how a
 // test proves what reached "Runway": how many creates, how many tasks per job seed,
 // which statuses were answered, what each account was charged. One parser for every
-// test, as outcomes.h is for the daemon's events: a field the simulator did not send
-// keeps its default (-1 for the scalar counters), and a body that is not the
-// expected JSON is an error, never an empty reading that would let "0 creations"
-// pass. The parse touches no socket; the *Of(Stack&) readers add the GET.
+// test, as outcomes.h is for the daemon's events. Every field the simulator always
+// sends is required: a body without one, or with a count that is not an integer, is
+// an error, never an empty reading that would let "0 creations" pass. A key the
+// simulator never counted reads as 0 through Req/Resp/Made. The parse touches no
+// socket; the *Of(Stack&) readers add the GET.
 #pragma once
 
 #include <chrono>
@@ -31,7 +32,7 @@ struct SimStats {
   std::map<std::string, int64_t> content_types;  // request Content-Type -> n
   std::map<int64_t, int64_t> creations;          // job seed -> tasks created with it
   std::map<std::string, Account> accounts;       // by account name
-  int64_t connections = -1, tasks_created = -1, duplicate_seeds = -1, throttled = -1;
+  int64_t connections = -1, tasks_created = -1, duplicate_seeds = -1, throttled = -1;  // -1: not read
 
   // 0 for a key the simulator never counted.
   int64_t Req(const std::string& k) const { return Get(requests, k); }
