@@ -5,10 +5,10 @@
 // (exit 0 and 1, each printing its own result, taken from its own reply_to list); then
 // the refund event runwayd wrote for the failure is pushed a second time (a duplicate
 // delivery) and the refund consumer must apply it once, and again not at all after a
-// restart (its idempotency record survives). Shell, Python and Node.js are the suite's
-// own; Go, Ruby and PHP run too where their toolchain is installed (Go also `go vet`,
-// Ruby `ruby -wc`, PHP `php -l`). A missing runtime skips its test with the Debian
-// package to install. Node's ioredis and Go's build cache live in the build directory.
+// restart (its idempotency record survives). scripts/deps installs every toolchain;
+// Go also runs `go vet`, Ruby `ruby -wc`, PHP `php -l`. A missing runtime (a machine
+// set up by hand) skips its test with the Debian package to install. Node's ioredis
+// and Go's build cache live in the build directory.
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
