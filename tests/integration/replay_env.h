@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
-#include <cstdio>
 #include <map>
 #include <string>
 #include <vector>
