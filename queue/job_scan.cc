@@ -1,8 +1,9 @@
 // queue/job_scan.cc — ParseJob's first pass and shared text helpers (job_scan.h).
 //
 // The scan walks every value of the document once. It proves the whole text is one
-// valid JSON object (every scalar parsed, every string unescaped, nothing after the
-// closing brace), at most kMaxDepth levels deep, and finds repeated keys: at the top
+// valid JSON object (every scalar parsed, every string unescaped, no number with an
+// exponent beyond a double's, nothing after the closing brace), at most kMaxDepth
+// levels deep, and finds repeated keys: at the top
 // level (recorded per name, so the identity fields that are not repeated can still be
 // read) and in every object outside `meta` (an error). On-Demand only checks what it
 // is asked to read, so without this pass a body like {"model":"x","seed":tru} would
@@ -15,6 +16,22 @@
 
 namespace runwayd::job_parse {
 namespace {
+
+// True when the exponent written in the number token `t`, if any, is at most 308 in
+// magnitude, a double's range. JSON readers disagree past it even where the value is
+// plain: 0e400 is 0 to simdjson and JavaScript but an error to rapidjson, so a body
+// or meta holding it would not read the same at Runway, in the fallback rewrite and
+// in a consumer of the result event. Only the digits of a token simdjson has already
+// validated are read here.
+bool ExponentInRange(std::string_view t) {
+  const size_t e = t.find_first_of("eE");
+  if (e == std::string_view::npos) return true;
+  size_t i = e + 1;
+  if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+  int exp = 0;
+  for (; i < t.size() && t[i] >= '0' && t[i] <= '9'; ++i) exp = std::min(exp * 10 + (t[i] - '0'), 100000);
+  return exp <= 308;
+}
 
 // First key present twice in `keys` (sorted in place), or nullptr.
 const std::string_view* FindRepeat(std::vector<std::string_view>& keys) {
@@ -67,7 +84,8 @@ simdjson::error_code Walk(od::value v, int depth, bool check_keys, std::string_v
     }
     case od::json_type::number: {
       double d;
-      return v.get_double().get(d);
+      if (auto e = v.get_double().get(d)) return e;
+      return ExponentInRange(TrimRight(v.raw_json_token())) ? simdjson::SUCCESS : simdjson::NUMBER_ERROR;
     }
     case od::json_type::boolean: {
       bool b;
@@ -124,8 +142,6 @@ bool HasControl(std::string_view s) {
   }
   return false;
 }
-
-
 
 std::string JsonError(simdjson::error_code e) {
   switch (e) {
