@@ -3,11 +3,10 @@
 // The scan walks every value of the document once. It proves the whole text is one
 // valid JSON object (every scalar parsed, every string unescaped, no number with an
 // exponent beyond a double's, nothing after the closing brace), at most kMaxDepth
-// levels deep, and finds repeated keys: at the top
-// level (recorded per name, so the identity fields that are not repeated can still be
-// read) and in every object outside `meta` (an error). On-Demand only checks what it
-// is asked to read, so without this pass a body like {"model":"x","seed":tru} would
-// pass unnoticed.
+// levels deep, and finds repeated keys: at the top level (recorded per name, so the
+// identity fields that are not repeated can still be read) and in every object
+// outside `meta` (an error). On-Demand only checks what it is asked to read, so
+// without this pass a body like {"model":"x","seed":tru} would pass unnoticed.
 #include "queue/job_scan.h"
 
 #include <fmt/format.h>
