@@ -80,7 +80,8 @@ ShellRun RunShell(const std::string& cmdline, const std::string& dir, const std:
   }
   const std::string base = where + "/shell-" + std::to_string(getpid()) + "-" + std::to_string(++n);
   WriteFile(base + ".in", input);
-  const std::string cmd = cmdline + " <" + ShellQuote(base + ".in") + " 2>" + ShellQuote(base + ".err");
+  // A subshell, so that the redirections cover every command of a list ("a; b").
+  const std::string cmd = "(\n" + cmdline + "\n) <" + ShellQuote(base + ".in") + " 2>" + ShellQuote(base + ".err");
   ShellRun r;
   if (FILE* p = popen(cmd.c_str(), "r")) {
     char buf[4096];

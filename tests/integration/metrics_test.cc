@@ -16,10 +16,10 @@ namespace {
 const std::string kSource = RUNWAYD_SOURCE_DIR;
 
 // Runs a shell command; returns its exit code (-1: not run or killed) and its
-// stdout and stderr together.
+// stdout followed by its stderr.
 int RunCommand(const std::string& cmd, std::string* out) {
-  harness::ShellRun r = harness::RunShell("(" + cmd + ") 2>&1");
-  *out += r.out;
+  harness::ShellRun r = harness::RunShell(cmd);
+  *out += r.out + r.err;
   return r.rc;
 }
 

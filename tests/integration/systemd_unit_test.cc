@@ -20,10 +20,10 @@ const std::string kSource = RUNWAYD_SOURCE_DIR;
 const std::string kUnit = kSource + "/systemd/runwayd.service";
 
 // Runs a shell command; returns its exit code (-1: not run or killed) and its
-// stdout and stderr together.
+// stdout followed by its stderr.
 int RunCommand(const std::string& cmd, std::string* out) {
-  harness::ShellRun r = harness::RunShell("(" + cmd + ") 2>&1");
-  *out += r.out;
+  harness::ShellRun r = harness::RunShell(cmd);
+  *out += r.out + r.err;
   return r.rc;
 }
 
