@@ -60,6 +60,17 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+size_t CountInLog(const std::string& path, const std::string& needle) {
+  std::string text = ReadFile(path);
+  size_t n = 0;
+  for (size_t pos = 0; (pos = text.find(needle, pos)) != std::string::npos; pos += needle.size()) ++n;
+  return n;
+}
+
+bool WaitLog(const std::string& path, const std::string& needle, std::chrono::milliseconds timeout) {
+  return WaitFor([&] { return ReadFile(path).find(needle) != std::string::npos; }, timeout);
+}
+
 std::ostream& operator<<(std::ostream& o, const ShellRun& r) {
   return o << "rc=" << r.rc << "\n--- stdout\n" << r.out << "--- stderr\n" << r.err;
 }
@@ -284,10 +295,7 @@ size_t Stack::StartDaemon(const DaemonOptions& o) {
 }
 
 bool Stack::WaitReady(size_t i, std::chrono::milliseconds timeout) {
-  size_t before = 0;
-  (void)before;
-  return WaitFor([&] { return ReadFile(daemons_.at(i)->log_path()).find("ready: taking jobs") != std::string::npos; },
-                 timeout);
+  return WaitLog(daemons_.at(i)->log_path(), "ready: taking jobs", timeout);
 }
 
 int Stack::MetricsPort(size_t i) {
@@ -298,28 +306,34 @@ int Stack::MetricsPort(size_t i) {
   return std::atoi(log.substr(colon + 1, p - colon - 1).c_str());
 }
 
-static std::string Http(int port, const std::string& path, const std::string* body);
-
-std::string Stack::MetricsGet(size_t i, const std::string& path) { return Http(MetricsPort(i), path, nullptr); }
-
 static size_t Collect(char* p, size_t s, size_t n, void* out) {
   static_cast<std::string*>(out)->append(p, s * n);
   return s * n;
 }
 
-static std::string Http(int port, const std::string& path, const std::string* body) {
+bool Fetch(const std::string& url, std::string* out, const std::string& ca, const std::string* body) {
   CURL* e = curl_easy_init();
-  std::string out, url = "http://127.0.0.1:" + std::to_string(port) + path;
+  if (e == nullptr) return false;
   curl_easy_setopt(e, CURLOPT_URL, url.c_str());
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, Collect);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, &out);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
   curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
+  if (!ca.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, ca.c_str());
   if (body) curl_easy_setopt(e, CURLOPT_POSTFIELDS, body->c_str());
   CURLcode rc = curl_easy_perform(e);
   curl_easy_cleanup(e);
-  if (rc != CURLE_OK) throw std::runtime_error("sim request failed: " + path);
+  return rc == CURLE_OK;
+}
+
+// A request to a local process of the stack; a transport error throws.
+static std::string Http(int port, const std::string& path, const std::string* body) {
+  std::string out;
+  if (!Fetch("http://127.0.0.1:" + std::to_string(port) + path, &out, "", body))
+    throw std::runtime_error("sim request failed: " + path);
   return out;
 }
+
+std::string Stack::MetricsGet(size_t i, const std::string& path) { return Http(MetricsPort(i), path, nullptr); }
 
 std::string Stack::SimGet(const std::string& path) { return Http(sim_port_, path, nullptr); }
 std::string Stack::SimPost(const std::string& path, const std::string& body) { return Http(sim_port_, path, &body); }

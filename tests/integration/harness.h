@@ -29,6 +29,15 @@ std::string ReadFile(const std::string& path);
 // Polls `cond` every 20 ms until it is true or `timeout` passes. Returns cond().
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout);
 
+// Occurrences of `needle` in the file at `path` (a log), not overlapping.
+size_t CountInLog(const std::string& path, const std::string& needle);
+// Waits until the file at `path` contains `needle`.
+bool WaitLog(const std::string& path, const std::string& needle,
+             std::chrono::milliseconds timeout = std::chrono::seconds(10));
+// GET `url` (POST `body` when given) into `out`; `ca` verifies a private certificate.
+// False on a transport error; any HTTP status is an answer.
+bool Fetch(const std::string& url, std::string* out, const std::string& ca = "", const std::string* body = nullptr);
+
 // A shell command's exit status (-1: not run, or killed by a signal) and output.
 struct ShellRun {
   int rc = -1;

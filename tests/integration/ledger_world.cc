@@ -64,7 +64,7 @@ Process& World::StartDaemon(const std::string& id, const std::vector<DaemonAccou
   }
   std::string cfg = s.dir() + "/" + id + ".toml";
   WriteFile(cfg, t.str());
-  std::string log = s.dir() + "/" + id + ".log";
+  const std::string log = DaemonLogPath(id);
   size_t before = ReadFile(log).size();  // a restart appends to the same log
   daemons.push_back(std::make_unique<Process>(std::vector<std::string>{Bin("runwayd"), "--config", cfg}, env, log));
   bool ready = WaitFor([&] { return ReadFile(log).find("ready: taking jobs", before) != std::string::npos; }, 10s);
@@ -72,7 +72,7 @@ Process& World::StartDaemon(const std::string& id, const std::vector<DaemonAccou
   return *daemons.back();
 }
 
-std::string World::DaemonLog(const std::string& id) { return ReadFile(s.dir() + "/" + id + ".log"); }
+std::string World::DaemonLog(const std::string& id) const { return ReadFile(DaemonLogPath(id)); }
 
 std::map<std::string, ResultEvent> Results(Redis& r, std::map<std::string, int>* counts) {
   std::map<std::string, ResultEvent> out;
@@ -186,10 +186,7 @@ std::set<std::string> CreditWaiters(World& w, const std::vector<std::string>& da
 
 size_t CountInLogs(World& w, const std::vector<std::string>& daemon_ids, const std::string& needle) {
   size_t n = 0;
-  for (const auto& d : daemon_ids) {
-    std::string log = w.DaemonLog(d);
-    for (size_t at = log.find(needle); at != std::string::npos; at = log.find(needle, at + 1)) ++n;
-  }
+  for (const auto& d : daemon_ids) n += CountInLog(w.DaemonLogPath(d), needle);
   return n;
 }
 

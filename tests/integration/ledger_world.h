@@ -67,7 +67,8 @@ struct World {
   // until it is ready; a daemon that does not start fails the test.
   Process& StartDaemon(const std::string& id, const std::vector<DaemonAccount>& accounts, const std::string& ledger,
                        const std::string& extra = "", const std::string& daemon_extra = "");
-  std::string DaemonLog(const std::string& id);
+  std::string DaemonLogPath(const std::string& id) const { return s.dir() + "/" + id + ".log"; }
+  std::string DaemonLog(const std::string& id) const;
   std::string Logs() { return s.Logs(); }
 };
 

@@ -88,17 +88,14 @@ TEST(Ops, NotifySequenceReloadAndMetrics) {
   WriteFile(cfg, good + "\n[jobs]\nmax_attempts = \"three\"\n");
   int ready_before = ns.Find("READY=1");
   s.daemon(0).Signal(SIGHUP);
-  ASSERT_TRUE(WaitFor([&] { return ReadFile(s.daemon(0).log_path()).find("reload refused") != std::string::npos; },
-                      5s))
-      << s.Logs();
+  ASSERT_TRUE(WaitLog(s.daemon(0).log_path(), "reload refused", 5s)) << s.Logs();
   int reloading = ns.Find("RELOADING=1");
   ASSERT_GE(reloading, 0);
   EXPECT_GT(ns.Find("READY=1", reloading), ready_before);
   // A good one is applied.
   WriteFile(cfg, good + "\n[jobs]\nmax_attempts = 2\n");
   s.daemon(0).Signal(SIGHUP);
-  ASSERT_TRUE(WaitFor([&] { return ReadFile(s.daemon(0).log_path()).find("reloaded the configuration") !=
-                                   std::string::npos; }, 5s));
+  ASSERT_TRUE(WaitLog(s.daemon(0).log_path(), "reloaded the configuration", 5s));
   s.redis().Push("runway:jobs", MakeJob("after-reload", "image_to_video", "gen4_turbo", 5, 26, 200));
   ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"LLEN", "runway:results"}) >= 6; }, 30s)) << s.Logs();
 

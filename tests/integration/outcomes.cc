@@ -53,6 +53,13 @@ std::vector<ResultEvent> ReadResults(Redis& r, const std::string& key, std::vect
   return out;
 }
 
+std::vector<ResultEvent> ResultsFor(Redis& r, const std::string& id, const std::string& key) {
+  std::vector<ResultEvent> out;
+  for (auto& x : ReadResults(r, key))
+    if (x.id == id) out.push_back(std::move(x));
+  return out;
+}
+
 std::vector<RefundEvent> ReadRefunds(Redis& r, const std::string& key, std::vector<std::string>* bad) {
   std::vector<RefundEvent> out;
   simdjson::dom::parser p;

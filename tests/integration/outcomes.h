@@ -29,6 +29,10 @@ struct ResultEvent {
 std::vector<ResultEvent> ReadResults(Redis& r, const std::string& key = "runway:results",
                                      std::vector<std::string>* bad = nullptr);
 
+// The results of job `id` on `key`, oldest first (several when a job was replayed, or
+// when a test catches a duplicate).
+std::vector<ResultEvent> ResultsFor(Redis& r, const std::string& id, const std::string& key = "runway:results");
+
 struct RefundEvent {
   std::string refund_id;
   int64_t credits = 0;

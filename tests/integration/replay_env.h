@@ -67,13 +67,6 @@ inline std::vector<Dead> DeadList(Redis& r, const std::string& key = "runway:dea
   return out;
 }
 
-inline std::vector<ResultEvent> ResultsFor(Redis& r, const std::string& id) {
-  std::vector<ResultEvent> out;
-  for (auto& x : ReadResults(r))
-    if (x.id == id) out.push_back(x);
-  return out;
-}
-
 // refund id -> number of refund events.
 inline std::map<std::string, int> RefundCounts(Redis& r) {
   std::map<std::string, int> out;

@@ -3,7 +3,6 @@
 // the attempt, and whichever daemon is alive when it is due takes it back atomically.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <simdjson.h>
 
 #include <cstdio>
 #include <functional>
@@ -11,6 +10,7 @@
 
 #include "harness.h"
 #include "outcomes.h"
+#include "sim_view.h"
 
 using namespace harness;
 using namespace std::chrono_literals;
@@ -29,29 +29,18 @@ struct Result {
 // The results of job `id`: how many, and the last one's fields.
 Result ResultFor(Redis& r, const std::string& id) {
   Result out;
-  for (const auto& x : ReadResults(r)) {
-    if (x.id != id) continue;
-    ++out.count;
-    out.status = x.status;
-    out.attempts = x.attempts;
-    out.error_class = x.error_class;
+  const std::vector<ResultEvent> all = ResultsFor(r, id);
+  out.count = static_cast<int>(all.size());
+  if (!all.empty()) {
+    out.status = all.back().status;
+    out.attempts = all.back().attempts;
+    out.error_class = all.back().error_class;
   }
   return out;
 }
 
-int64_t Made(Stack& s, int64_t seed) {
-  simdjson::ondemand::parser p;
-  simdjson::padded_string json(s.SimGet("/_sim/stats"));
-  auto doc = p.iterate(json);
-  int64_t n = 0;
-  simdjson::ondemand::object seeds;
-  if (doc["creations_by_seed"].get_object().get(seeds)) return -1;
-  for (auto kv : seeds) {
-    std::string_view k = kv.unescaped_key().value_unsafe();
-    if (k == std::to_string(seed)) n = kv.value().get_int64().value_unsafe();
-  }
-  return n;
-}
+// Tasks the simulator created for `seed`.
+int64_t Made(Stack& s, int64_t seed) { return SimStatsOf(s).Made(seed); }
 
 bool InRetrySet(Redis& r, const std::string& id) {
   auto rep = r.Cmd({"ZSCORE", "runway:retry", id});

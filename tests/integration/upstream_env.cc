@@ -1,7 +1,6 @@
 // tests/integration/upstream_env.cc — see upstream_env.h.
 #include "upstream_env.h"
 
-#include <curl/curl.h>
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
@@ -20,12 +19,9 @@ const char* kSecondKey =
     "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
 
 ResultEvent ResultOf(Redis& r, const std::string& id) {
-  ResultEvent found;
-  int n = 0;
-  for (const auto& x : ReadResults(r))
-    if (x.id == id) found = x, ++n;
-  EXPECT_EQ(n, 1) << "results for job " << id;
-  return found;
+  std::vector<ResultEvent> all = ResultsFor(r, id);
+  EXPECT_EQ(all.size(), 1u) << "results for job " << id;
+  return all.empty() ? ResultEvent{} : all.back();
 }
 
 bool WaitResult(Redis& r, const std::string& id, std::chrono::milliseconds t) {
@@ -82,11 +78,6 @@ std::string DaemonConfigPath(Stack& s, const DaemonSpec& d) {
   return path;
 }
 
-size_t Collect(char* p, size_t sz, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(p, sz * n);
-  return sz * n;
-}
-
 }  // namespace
 
 std::unique_ptr<Process> StartOwnDaemon(Stack& s, const DaemonSpec& d) {
@@ -95,17 +86,6 @@ std::unique_ptr<Process> StartOwnDaemon(Stack& s, const DaemonSpec& d) {
   env["RUNWAY_TEST_KEY"] = kTestKey;
   return std::make_unique<Process>(std::vector<std::string>{Bin("runwayd"), "--config", cfg}, env,
                                    s.dir() + "/" + d.id + ".log");
-}
-
-bool WaitLog(const std::string& path, const std::string& needle, std::chrono::milliseconds t) {
-  return WaitFor([&] { return ReadFile(path).find(needle) != std::string::npos; }, t);
-}
-
-size_t CountInLog(const std::string& path, const std::string& needle) {
-  std::string text = ReadFile(path);
-  size_t n = 0;
-  for (size_t pos = 0; (pos = text.find(needle, pos)) != std::string::npos; pos += needle.size()) ++n;
-  return n;
 }
 
 std::unique_ptr<Process> StartOwnSim(Stack& s, int port, const std::string& cert, const std::string& key,
@@ -147,19 +127,6 @@ bool StartTlsSim(Stack& s, TlsSim* out) {
   out->proc = StartOwnSim(s, 0, out->cert, key, &port);
   out->base_url = "https://127.0.0.1:" + std::to_string(port);
   return port > 0;
-}
-
-bool Fetch(const std::string& url, std::string* out, const std::string& ca) {
-  CURL* e = curl_easy_init();
-  if (e == nullptr) return false;
-  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, Collect);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT, 30L);
-  if (!ca.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, ca.c_str());
-  CURLcode rc = curl_easy_perform(e);
-  curl_easy_cleanup(e);
-  return rc == CURLE_OK;
 }
 
 Env::Env(const std::string& name, const SimOptions& so) : s(name) {

@@ -32,6 +32,9 @@ using harness::Redis;
 using harness::ResultEvent;
 using harness::SimOptions;
 using harness::Stack;
+using harness::CountInLog;  // in harness.h: the logs, and Fetch for a simulator of the test's own
+using harness::Fetch;
+using harness::WaitLog;
 
 // A second simulated account's key (a public test value, like harness::kTestKey).
 extern const char* kSecondKey;
@@ -66,9 +69,6 @@ struct DaemonSpec {
 
 // Starts runwayd `d.id` with its log in <dir>/<id>.log; does not wait for it.
 std::unique_ptr<Process> StartOwnDaemon(Stack& s, const DaemonSpec& d);
-bool WaitLog(const std::string& path, const std::string& needle,
-             std::chrono::milliseconds t = std::chrono::seconds(10));
-size_t CountInLog(const std::string& path, const std::string& needle);
 
 // runway-sim started by the test itself (TLS, or a fixed port to restart on; port 0
 // picks one and reports it in `port_out`). Its log is <dir>/sim.log so that
@@ -85,9 +85,6 @@ struct TlsSim {
 };
 // Starts one; false (and the test has a failure saying why) if it did not start.
 bool StartTlsSim(Stack& s, TlsSim* out);
-// GET an URL (the stats of a simulator the Stack did not start); `ca` verifies a
-// private certificate. False on a transport error.
-bool Fetch(const std::string& url, std::string* out, const std::string& ca = "");
 
 // Redis + runway-sim (harness) + runwayd (harness, or the test's own configuration).
 struct Env {
