@@ -24,9 +24,10 @@
 namespace runwayd {
 
 void Engine::Beat() {
-  if (stopping_) return;
-  store_->Heartbeat(cfg_.heartbeat_ttl_ms, Wall(), [](bool ok) {
+  if (closed_ || heartbeat_dropped_) return;  // while stopping it beats on; AdoptOrphans does not adopt
+  store_->Heartbeat(cfg_.heartbeat_ttl_ms, Wall(), [this](bool ok) {
     if (!ok) spdlog::warn("heartbeat not written: other daemons may adopt this daemon's jobs");
+    if (stopping_) MaybeClose();  // the stop may have been waiting for this reply
   });
   if (recovered_) AdoptOrphans();
 }

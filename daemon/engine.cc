@@ -3,8 +3,10 @@
 // Start order: connect both Redis connections; on the first command connection,
 // recover this daemon's own in-flight records and processing list (Recover), then
 // start taking jobs, then tell systemd READY=1. Stop order (SIGINT/SIGTERM): stop
-// taking and starting upstream work, let outcome writes and creates already on the
-// wire finish for up to shutdown_grace_ms, then close curl (its sockets first),
+// taking and starting upstream work (a reservation answered meanwhile is given back),
+// let outcome writes and creates already on the wire finish for up to
+// shutdown_grace_ms while the heartbeat goes on, drop the heartbeat once nothing is
+// on the wire (others may adopt what is left), then close curl (its sockets first),
 // Redis and our own handles, so uv_run returns and uv_loop_close succeeds.
 #include "daemon/engine.h"
 #include "daemon/logging.h"
@@ -237,7 +239,17 @@ void Engine::OnTick() {
 }
 
 void Engine::RunStep(Task* t) {
-  if (stopping_ && t->step != Step::kFinish && t->step != Step::kRecordTask) return;  // left for the next start
+  if (stopping_) {
+    // A reservation answered while stopping: no new create goes out, so give the hold
+    // back and say so in the record, whose "create_sent" would make the next owner take
+    // a create that never happened for an unknown outcome (and refund a job it can run).
+    if (t->step == Step::kCreate && !t->busy && !closed_)
+      return Settle(t, 0, "refused", [this](Task* t2) {
+        t2->step = Step::kReserve;
+        MaybeClose();
+      });
+    if (t->step != Step::kFinish && t->step != Step::kRecordTask) return;  // left for the next start
+  }
   switch (t->step) {
     case Step::kAdmit: return DoAdmit(t);
     case Step::kReserve: return DoReserve(t);
@@ -256,11 +268,11 @@ void Engine::RequestStop() {
   spdlog::info("stopping: {} job(s) in flight stay recorded in Redis", live_tasks_);
   uv_timer_stop(&intake_timer_);
   uv_timer_stop(&cancel_timer_);
-  uv_timer_stop(&beat_timer_);
   uv_timer_stop(&ledger_timer_);
   uv_timer_stop(&retry_timer_);
-  // Another daemon may adopt what we leave as soon as it next looks.
-  if (recovered_) store_->DropHeartbeat([this] { MaybeClose(); });
+  // The heartbeat goes on (Beat adopts nothing while stopping) until MaybeClose drops
+  // it: a peer that adopted now would end a job whose create is still on the wire as an
+  // unknown outcome, and this daemon's answer would then be fenced off unrecorded.
   uv_timer_start(&grace_timer_, [](uv_timer_t* t) {
     auto* self = static_cast<Engine*>(t->data);
     spdlog::warn("stopping: grace period over, closing with writes pending");
@@ -280,6 +292,15 @@ void Engine::MaybeClose() {
     if (t.busy && t.step == Step::kCreate) return;
   }
   if (cmd_->pending() > 0) return;
+  if (recovered_ && !heartbeat_dropped_) {
+    // Nothing of ours is on the wire any more: another daemon may adopt what we leave
+    // as soon as it next looks. (If the grace period ends first, the heartbeat is left
+    // to expire: a create cut off then stays "create_sent" for whoever takes it.)
+    heartbeat_dropped_ = true;
+    uv_timer_stop(&beat_timer_);
+    store_->DropHeartbeat([this] { MaybeClose(); });
+    return;
+  }
   CloseAll();
 }
 

@@ -261,6 +261,7 @@ class Engine {
   int status_ticks_ = 0;
   int64_t armed_at_ = INT64_MAX;
   bool started_ = false, recovered_ = false, taking_ = false, stopping_ = false, closed_ = false;
+  bool heartbeat_dropped_ = false;  // stopping: P:daemon:<id> deleted, the beat stopped
   bool adopting_ = false;
   bool resync_processing_ = false;
   int64_t adopt_after_mono_ = 0;    // no adoption before this (see the OnUp hook)

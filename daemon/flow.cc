@@ -129,6 +129,14 @@ void Engine::DoCreate(Task* t) {
                                                             : "create";
   Send(series, std::move(req), [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
     FIND_OR_RETURN(t, slot, gen);
+    if (closed_ && r.transport != runway::Transport::kNotSent) {
+      // Cut off by the end of the grace period after it went out: Runway may have made
+      // (and charged) the task. Nothing is settled: the record stays "create_sent", and
+      // the next start applies upstream.on_unknown_outcome to it, as after a crash.
+      spdlog::warn("job={} stopping with a create sent and unanswered: left for the next start "
+                   "(outcome unknown)", t->job.id);
+      return;
+    }
     runway::Classification c = runway::ClassifyExchange({runway::Phase::kCreate, r.transport, r.status, r.body});
     if (c.slow_account) {
       Account* a = t->account;

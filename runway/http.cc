@@ -382,9 +382,13 @@ void HttpEngine::Close(std::function<void()> done) {
   std::vector<Transfer*> live(live_.begin(), live_.end());
   for (Transfer* t : live) {
     if (!t->in_curl) continue;  // failed_ ones are completed below
-    curl_multi_remove_handle(multi_, t->easy.curl);
+    CURLMcode rc = curl_multi_remove_handle(multi_, t->easy.curl);
+    if (rc != CURLM_OK) spdlog::error("http: curl_multi_remove_handle: {}", curl_multi_strerror(rc));
     t->res.curl_error = "shutting down";
-    Complete(t, CURLE_FAILED_INIT);
+    // Aborted, not refused: a request whose bytes went out may have been acted on (a
+    // create may have made and charged a task), so Complete reads how much was sent
+    // and reports kSentNoAnswer for those, kNotSent only for the rest.
+    Complete(t, CURLE_ABORTED_BY_CALLBACK);
   }
   // Completion handlers may try to send more; those fail here too, until none is left.
   while (!failed_.empty()) {

@@ -16,7 +16,7 @@
 // the caller decides (outcome unknown), instead of risking a second paid task.
 //
 // Every callback passed to Send() runs exactly once, from the loop, never inside
-// Send(). Close() aborts what is in flight (their callbacks run with kNotSent) and
+// Send(). Close() aborts what is in flight (kNotSent, or kSentNoAnswer once sent) and
 // keeps the loop running until curl's sockets are closed. Send() after Close() is a bug.
 #pragma once
 
@@ -91,8 +91,10 @@ class HttpEngine {
 
   void Send(HttpRequest req, Callback cb);
   size_t in_flight() const { return in_flight_; }
-  // Aborts every request (their callbacks run with transport kNotSent, curl_code -1),
-  // cleans curl up while the loop closes its sockets; `done` runs when all handles closed.
+  // Aborts every request: their callbacks run with kNotSent (curl_code
+  // CURLE_FAILED_INIT) if nothing of them was sent, else with kSentNoAnswer (curl_code
+  // CURLE_ABORTED_BY_CALLBACK: Runway may have acted on it). Then cleans curl up while
+  // the loop closes its sockets; `done` runs when all handles closed.
   // The engine holds libuv handles: destroy it only after `done` has run.
   void Close(std::function<void()> done);
 

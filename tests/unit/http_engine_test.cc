@@ -7,7 +7,11 @@
 //   level-triggered: a watched EOF would wake the loop forever);
 // - requests after that are answered (curl drops the dead connections and reconnects);
 // - Close() leaves nothing behind: the loop closes clean.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <chrono>
@@ -228,6 +232,53 @@ TEST_F(HttpEngineTest, ReusedHandlesSendEachRequestToItsOwnUrl) {
       EXPECT_EQ(got.status, step.status) << step.url;
     }
   }
+}
+
+// Close() with a request on the wire: a server that reads the request and never
+// answers. Runway may have acted on a request that went out (a create may have made
+// and charged a task), so its callback must say "sent, no answer", never "not sent",
+// which the daemon reads as "certainly refused, safe to send again". A request still
+// waiting for a connection was not sent (max_host_connections = 1 keeps it waiting).
+TEST_F(HttpEngineTest, CloseReportsASentRequestAsSentAndAWaitingOneAsNotSent) {
+  HttpOptions ho;
+  ho.max_host_connections = 1;
+  Reopen(ho);
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  ASSERT_GE(lfd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(listen(lfd, 4), 0);
+  ASSERT_EQ(getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1/image_to_video";
+  auto results = std::make_shared<std::vector<HttpResult>>(2);
+  auto done = std::make_shared<int>(0);
+  for (int i = 0; i < 2; ++i) {
+    HttpRequest req;
+    req.method = "POST";
+    req.url = url;
+    req.body = R"({"model":"gen4_turbo"})";
+    http_->Send(std::move(req), [results, done, i](HttpResult&& r) { (*results)[i] = std::move(r), ++*done; });
+  }
+  int conn = -1;
+  const bool arrived = RunUntil(&loop_, [&] {
+    if (conn < 0) conn = accept(lfd, nullptr, nullptr);
+    char c;
+    return conn >= 0 && recv(conn, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1;
+  }, std::chrono::seconds(10));
+  EXPECT_TRUE(arrived) << "the first request never reached the server";
+  auto closed = std::make_shared<bool>(false);
+  http_->Close([closed] { *closed = true; });
+  EXPECT_TRUE(RunUntil(&loop_, [&] { return *closed; }, std::chrono::seconds(5)));
+  http_ = std::make_unique<HttpEngine>(&loop_, HttpOptions{});  // TearDown closes it
+  if (conn >= 0) close(conn);
+  close(lfd);
+  ASSERT_EQ(*done, 2);
+  EXPECT_EQ((*results)[0].transport, Transport::kSentNoAnswer) << (*results)[0].curl_error;
+  EXPECT_EQ((*results)[0].status, 0);
+  EXPECT_EQ((*results)[1].transport, Transport::kNotSent) << (*results)[1].curl_error;
 }
 
 // 128 connections busy at once. libmicrohttpd 0.9.75 reads at most 128 epoll events

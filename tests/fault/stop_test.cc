@@ -1,0 +1,97 @@
+// tests/fault/stop_test.cc — SIGTERM while a create is on the wire.
+//
+// A stop must not turn a create that went out into one that "certainly did not
+// happen", and must not hand the job to another daemon while its answer may still
+// come: either would end with a second paid task, or with a task that exists and is
+// charged while the job was refunded as an unknown outcome. The simulator's `slow`
+// chaos holds every answer (the task is created at once, the response comes later),
+// which makes the window as wide as the test needs.
+// Found by review on 2026-12-07; docs/reliability.md lists them with the fixes.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "fault.h"
+
+using namespace harness;
+using namespace fault;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool Drained(Stack& s, size_t n, std::chrono::milliseconds t = 30s) {
+  return WaitFor([&] { return CountResults(s.redis()) >= n && LeftInRedis(s.redis()) == 0; }, t);
+}
+
+std::string StateOf(Stack& s, const std::string& id) {
+  auto r = s.redis().Cmd({"HGET", "runway:job:" + id, "state"});
+  return r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : std::string();
+}
+
+// Starts redis-server and a simulator whose every answer is held `slow_ms` (and up to
+// about a second more: the simulator's loop notices a resumed connection late).
+void StartSlowStack(Stack& s, int slow_ms) {
+  s.StartRedis();
+  SimOptions so;
+  so.extra_toml = "[chaos]\nslow_rate = 1.0\nslow_ms = " + std::to_string(slow_ms) + "\n";
+  s.StartSim(so);
+}
+
+}  // namespace
+
+// The answer takes longer than shutdown_grace_ms (2 s): the engine closes curl with
+// the create sent. Before the fix HttpEngine::Close reported every aborted request as
+// "not sent", the create was settled as refused, and the next start created a second
+// task. Now the record stays "create_sent", and the next start applies
+// on_unknown_outcome (the default: a failed outcome_unknown result with its refund).
+TEST(Stop, PastTheGraceASentCreateStaysUnknownAndIsNeverSentAgain) {
+  Stack s("stop_grace");
+  StartSlowStack(s, 3000);
+  FaultDaemons d(s);
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  const int64_t seed = 5555;
+  const std::string job = MakeJob("m5", "image_to_video", "gen4_turbo", 5, 26, seed);
+  s.redis().Push("runway:jobs", job);
+  ASSERT_TRUE(WaitFor([&] { return StateOf(s, "m5") == "create_sent"; }, 20s)) << d.Tail();
+  std::this_thread::sleep_for(300ms);  // the POST is on the wire; its answer is held 3 s
+  EXPECT_EQ(d.Stop("d1"), 0) << d.Tail();
+  EXPECT_EQ(StateOf(s, "m5"), "create_sent") << d.Tail();
+  std::this_thread::sleep_for(2s);  // the simulator answers the first create: the task exists
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ASSERT_TRUE(Drained(s, 1, 40s)) << d.Tail();
+  EXPECT_EQ(d.Stop("d1"), 0);
+  const Audit a = AuditRun(s, {{"m5", seed, 26, job}});
+  EXPECT_EQ(a.creations, 1) << a.Summary() << "\n" << JobLogLines(s.dir(), {"m5"}) << d.Tail(3000);
+  EXPECT_EQ(a.outcome_unknown, 1u) << a.Summary();
+  EXPECT_EQ(a.refunded_credits, 26) << a.Summary();
+  EXPECT_TRUE(a.ok()) << a.Summary();
+}
+
+// The answer comes within the grace period: it is recorded, and the task is polled to
+// its end by whoever holds the job. Before the fix the stop deleted the heartbeat
+// first, a peer adopted the job at once, ended it outcome_unknown with a refund, and
+// the stopping daemon's answer was then fenced off: a paid task nobody polled.
+TEST(Stop, APeerDoesNotAdoptAJobWhoseCreateIsOnTheWire) {
+  Stack s("stop_peer");
+  StartSlowStack(s, 500);
+  FaultDaemons d(s);
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  const int64_t seed = 5454;
+  const std::string job = MakeJob("m4", "image_to_video", "gen4_turbo", 5, 26, seed);
+  s.redis().Push("runway:jobs", job);
+  ASSERT_TRUE(WaitFor([&] { return StateOf(s, "m4") == "create_sent"; }, 20s)) << d.Tail();
+  std::this_thread::sleep_for(100ms);  // the POST is on the wire; its answer is held 0.5 s
+  d.proc("d1").Signal(SIGTERM);
+  d.Start("d2");
+  ASSERT_TRUE(d.WaitReady("d2")) << d.Tail();
+  EXPECT_EQ(d.proc("d1").Wait(10s), 0);
+  ASSERT_TRUE(Drained(s, 1, 30s)) << d.Tail();
+  EXPECT_EQ(d.Stop("d2"), 0);
+  const Audit a = AuditRun(s, {{"m4", seed, 26, job}});
+  EXPECT_EQ(a.outcome_unknown, 0u) << a.Summary() << "\n" << JobLogLines(s.dir(), {"m4"}) << d.Tail(3000);
+  EXPECT_EQ(a.succeeded, 1u) << a.Summary();
+  EXPECT_EQ(a.creations, 1) << a.Summary();
+  EXPECT_TRUE(a.ok()) << a.Summary();
+}
