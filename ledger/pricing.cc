@@ -6,7 +6,6 @@
 #include "ledger/pricing.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <limits>
 
@@ -58,17 +57,15 @@ int64_t MulSat(int64_t a, int64_t b) {
   return a * b;
 }
 
-// "1920:1080" -> true when the smaller side is at least 1080.
-bool Is1080Ratio(std::string_view ratio) {
-  const size_t colon = ratio.find(':');
-  if (colon == std::string_view::npos) return false;
-  int64_t w = 0, h = 0;
-  const std::string_view ws = ratio.substr(0, colon), hs = ratio.substr(colon + 1);
-  auto rw = std::from_chars(ws.data(), ws.data() + ws.size(), w);
-  auto rh = std::from_chars(hs.data(), hs.data() + hs.size(), h);
-  if (rw.ec != std::errc() || rw.ptr != ws.data() + ws.size()) return false;
-  if (rh.ec != std::errc() || rh.ptr != hs.data() + hs.size()) return false;
-  return std::min(w, h) >= 1080;
+// gen4_image's 720p ratios, as Runway's API reference lists them; its other ten
+// (1920:1080, 1080:1920, 1024:1024, 1360:768, 1080:1080, 1168:880, 1440:1080,
+// 1080:1440, 1808:768, 2112:912) are its 1080p ratios. The sides do not tell the tier
+// (1024:1024 and 2112:912 are 1080p), so the list does; a ratio that is not on it is
+// priced at the 1080p rate: a reservation may be too high, never too low.
+bool Is720Ratio(std::string_view ratio) {
+  for (std::string_view r : {"1280:720", "720:1280", "720:720", "960:720", "720:960", "1680:720"})
+    if (ratio == r) return true;
+  return false;
 }
 
 }  // namespace
@@ -103,7 +100,7 @@ std::optional<int64_t> PriceTable::Cost(const BodyFacts& facts) const {
   int64_t credits = 0;
   if (p->per_image > 0) {
     // One image per task: the body has no image count.
-    credits = (p->per_image_1080 > 0 && Is1080Ratio(facts.ratio)) ? p->per_image_1080 : p->per_image;
+    credits = (p->per_image_1080 > 0 && !Is720Ratio(facts.ratio)) ? p->per_image_1080 : p->per_image;
   } else {
     const bool audio = facts.audio.value_or(p->audio_default);
     const int64_t rate = (audio && p->per_second_audio > 0) ? p->per_second_audio : p->per_second;

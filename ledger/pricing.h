@@ -22,7 +22,7 @@ struct ModelPrice {
   int64_t per_second_audio = 0;    // with audio=true; 0: same as per_second
   int64_t minimum = 0;             // a floor on the total
   int64_t per_image = 0;           // image models: per image at 720p ratios
-  int64_t per_image_1080 = 0;      // image models at 1080p ratios; 0: same as per_image
+  int64_t per_image_1080 = 0;      // image models at any other ratio (1080p); 0: same as per_image
   double default_duration_s = 0;   // used when the body has no duration
   bool audio_default = true;       // veo3.1*: audio unless the body says audio=false
 };

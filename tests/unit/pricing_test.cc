@@ -96,17 +96,19 @@ TEST(Pricing, MinimumIsAFloor) {
   EXPECT_EQ(Cost(Video("aleph2", 0)), 56);
 }
 
+// gen4_image: 5 credits at its six 720p ratios, 8 at its ten 1080p ratios (Runway's
+// API reference lists both sets). The sides do not tell the tier: 1024:1024 and
+// 2112:912 are 1080p ratios, and were priced 5 when the rule was "smaller side >= 1080".
+// A ratio on neither list reserves the higher price.
 TEST(Pricing, ImageModelsPerImageBy720Or1080Ratio) {
-  EXPECT_EQ(Cost(Image("gen4_image", "1280:720")), 5);
-  EXPECT_EQ(Cost(Image("gen4_image", "720:1280")), 5);
-  EXPECT_EQ(Cost(Image("gen4_image", "1024:1024")), 5);
-  EXPECT_EQ(Cost(Image("gen4_image", "1920:1080")), 8);
-  EXPECT_EQ(Cost(Image("gen4_image", "1080:1920")), 8);
-  EXPECT_EQ(Cost(Image("gen4_image", "1080:1080")), 8);
-  EXPECT_EQ(Cost(Image("gen4_image", "2112:912")), 5);  // smaller side 912
-  EXPECT_EQ(Cost(Image("gen4_image", "")), 5);
-  EXPECT_EQ(Cost(Image("gen4_image", "garbage")), 5);
-  EXPECT_EQ(Cost(Image("gen4_image", "1920:")), 5);
+  for (const char* r : {"1280:720", "720:1280", "720:720", "960:720", "720:960", "1680:720"})
+    EXPECT_EQ(Cost(Image("gen4_image", r)), 5) << r;
+  for (const char* r : {"1920:1080", "1080:1920", "1024:1024", "1360:768", "1080:1080", "1168:880", "1440:1080",
+                        "1080:1440", "1808:768", "2112:912"})
+    EXPECT_EQ(Cost(Image("gen4_image", r)), 8) << r;
+  EXPECT_EQ(Cost(Image("gen4_image", "")), 8);
+  EXPECT_EQ(Cost(Image("gen4_image", "garbage")), 8);
+  EXPECT_EQ(Cost(Image("gen4_image", "1280:7200")), 8);
   EXPECT_EQ(Cost(Image("gen4_image_turbo", "1280:720")), 2);
   EXPECT_EQ(Cost(Image("gen4_image_turbo", "1920:1080")), 2);
   // A duration on an image model is irrelevant.
