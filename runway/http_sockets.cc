@@ -145,6 +145,9 @@ void HttpEngine::OnPollC(uv_poll_t* p, int status, int events) {
   int flags = 0;
   if (status < 0) {
     flags = CURL_CSELECT_ERR;
+    // libuv stopped the watcher before this callback: forget the events, or a later
+    // Watch() with the same ones would think it still runs and never restart it.
+    sock->events = 0;
   } else {
     if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
