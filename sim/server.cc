@@ -98,7 +98,7 @@ void ResumeTimer::Run() {
       auto left = std::move(due_);
       due_.clear();
       lock.unlock();
-      for (auto& [when, c] : left) MHD_resume_connection(c);
+      for (auto& [when, c] : left) Resume(c);
       lock.lock();
       drained_ = true;
       cv_.notify_all();
@@ -118,8 +118,17 @@ void ResumeTimer::Run() {
     // Thread-safe in MHD (wakes its polling thread). Called without our lock so that
     // MHD's own locking can never wait on a handler that is waiting in Add().
     lock.unlock();
-    MHD_resume_connection(c);
+    Resume(c);
     lock.lock();
+  }
+}
+
+void ResumeTimer::Resume(MHD_Connection* c) {
+  MHD_resume_connection(c);
+  const int fd = wake_fd_.load();
+  if (fd >= 0) {
+    const uint64_t one = 1;
+    (void)!write(fd, &one, sizeof one);
   }
 }
 
@@ -212,6 +221,7 @@ bool Server::Start(const ServerOptions& options, std::string* error) {
       return false;
     }
     quiesce_ = quiesced_ = stop_serving_ = false;  // a Server may be started again after Stop()
+    timer_.SetWakeFd(wake_fd_);
     serve_ = std::thread([this, fd = efd->epoll_fd] { Serve(fd); });
   }
   return true;
@@ -271,6 +281,7 @@ void Server::Stop() {
   daemon_ = nullptr;
   if (listener_ >= 0) close(listener_);  // MHD_INVALID_SOCKET is -1 here
   listener_ = -1;
+  timer_.SetWakeFd(-1);
   if (wake_fd_ >= 0) close(wake_fd_);
   wake_fd_ = -1;
 }

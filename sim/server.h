@@ -50,9 +50,15 @@ class ResumeTimer {
   void Add(MHD_Connection* c, int64_t delay_ms);
   // Resumes everything now and refuses to hold anything from here on.
   void Stop();
+  // An eventfd to write after each resume: the serving thread polls MHD's epoll fd,
+  // which a resume does not wake (the answer went out up to a second late). Set once,
+  // before the first Add(); -1 when it is closed.
+  void SetWakeFd(int fd) { wake_fd_.store(fd); }
 
  private:
   void Run();
+  void Resume(MHD_Connection* c);
+  std::atomic<int> wake_fd_{-1};
   std::mutex mu_;
   std::condition_variable cv_;
   std::multimap<std::chrono::steady_clock::time_point, MHD_Connection*> due_;
@@ -84,7 +90,7 @@ class Server {
   ServerOptions options_;
   MHD_Daemon* daemon_ = nullptr;
   std::thread serve_;
-  int wake_fd_ = -1;                        // eventfd: Stop() wakes the serving thread
+  int wake_fd_ = -1;                        // eventfd: Stop() and resumes wake the serving thread
   std::atomic<bool> quiesce_{false};        // Stop() asks the serving thread to quiesce...
   std::atomic<bool> quiesced_{false};       // ...and it has
   std::atomic<bool> stop_serving_{false};

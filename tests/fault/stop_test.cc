@@ -27,8 +27,7 @@ std::string StateOf(Stack& s, const std::string& id) {
   return r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : std::string();
 }
 
-// Starts redis-server and a simulator whose every answer is held `slow_ms` (and up to
-// about a second more: the simulator's loop notices a resumed connection late).
+// Starts redis-server and a simulator whose every answer is held `slow_ms`.
 void StartSlowStack(Stack& s, int slow_ms) {
   s.StartRedis();
   SimOptions so;
