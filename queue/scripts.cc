@@ -88,6 +88,14 @@ end
 if not owned and ARGV[6] ~= '' and redis.call('LREM', KEYS[7], -1, ARGV[6]) == 0 then
   return 'not_owner'
 end
+-- A reply_to naming a key of another type would fail the result's LPUSH after the
+-- ledger and the refund were written (a script is not rolled back), and so would
+-- every retry: the job would never end. Its result goes to <prefix>:results instead.
+local dest = KEYS[3]
+if dest ~= KEYS[9] then
+  local ty = redis.call('TYPE', dest)['ok']
+  if ty ~= 'none' and ty ~= 'list' then dest = KEYS[9] end
+end
 -- The ledger first: if it failed (it cannot, short of a corrupt record), nothing
 -- else would have been written and the retried finish would write it all once.
 if owned then settle(ARGV[12], KEYS[1], tonumber(ARGV[11])) end
@@ -106,13 +114,14 @@ if ARGV[4] ~= '' and ARGV[1] ~= '' then
     result = replayed and ARGV[15] or ARGV[13]
   end
 end
-if result ~= '' then redis.call('LPUSH', KEYS[3], result) end
+if result ~= '' then redis.call('LPUSH', dest, result) end
 if ARGV[7] ~= '' then redis.call('LPUSH', KEYS[8], ARGV[7]) end
 if owned then
   redis.call('DEL', KEYS[1])
   redis.call('SREM', KEYS[2], ARGV[1])
 end
 if ARGV[9] ~= '' then redis.call('SET', KEYS[6], ARGV[9], 'EX', ARGV[5]) end
+if dest ~= KEYS[3] then return {refunded} end
 return refunded
 )lua";
 

@@ -132,13 +132,19 @@ void JobStore::Finish(const FinishWrite& w, std::function<void(bool, int)> cb) {
               k4 = keys_.refunds(), k5 = keys_.refunded(w.id), k6 = keys_.done(w.id), k7 = keys_.processing(),
               k8 = keys_.dead(), final_cost = std::to_string(w.final_cost);
   std::string done_ttl = std::to_string(opts_.done_ttl_s), refund_ttl = std::to_string(opts_.refund_ttl_s);
-  Eval(scripts::kFinish, {k1, k2, k3, k4, k5, k6, k7, k8},
+  const std::string& k9 = keys_.results();
+  Eval(scripts::kFinish, {k1, k2, k3, k4, k5, k6, k7, k8, k9},
        {w.id, keys_.daemon, w.result, w.refund, done_ttl, w.raw, w.dead, refund_ttl, w.done_value,
         w.owned ? "1" : "0", final_cost, keys_.prefix, w.result_no_refund, w.result_replayed,
         w.result_no_refund_replayed},
-       [cb = std::move(cb)](redisReply* r) {
+       [cb = std::move(cb), id = w.id, reply_to = w.reply_to](redisReply* r) {
          if (IsError(r, "finish")) return cb(false, 0);
          if (r->type == REDIS_REPLY_INTEGER) return cb(true, static_cast<int>(r->integer));
+         if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_INTEGER) {
+           spdlog::error("job={} reply_to {} holds something other than a list: its result went to the "
+                         "default results list", id, reply_to);
+           return cb(true, static_cast<int>(r->element[0]->integer));
+         }
          cb(true, -1);  // "not_owner"
        });
 }

@@ -212,3 +212,25 @@ TEST(Upstream, OperatorCancelCancelsUpstreamAndRefunds) {
   EXPECT_EQ(st.Balance("main"), kBalance);
   EXPECT_EQ(RefundsById(e.r()), (std::map<std::string, int64_t>{{"oc1", kCharged}}));
 }
+
+// A reply_to that names a key holding something other than a list. Redis does not
+// roll a script back: the result's LPUSH failed after the ledger and the refund were
+// written, every retry failed the same way, and the job never ended. Now the result
+// goes to runway:results, with its one refund, and the key is left alone.
+TEST(Upstream, AReplyToThatIsNotAListGetsItsResultOnTheDefaultList) {
+  Env e("replyto");
+  ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
+  e.r().Cmd({"SET", "runway:results:web", "not a list"});
+  e.r().Push("runway:jobs",
+             Job("q1", 341, "x sim:fail=SAFETY.INPUT.TEXT sim:secs=2", ",\"reply_to\":\"runway:results:web\""));
+  ASSERT_TRUE(WaitResult(e.r(), "q1")) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "q1");
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.refund, kCharged);
+  EXPECT_EQ(RefundsById(e.r()), (std::map<std::string, int64_t>{{"q1", kCharged}}));
+  auto v = e.r().Cmd({"GET", "runway:results:web"});
+  ASSERT_TRUE(v && v->type == REDIS_REPLY_STRING);
+  EXPECT_EQ(std::string(v->str, v->len), "not a list");
+  EXPECT_EQ(e.r().Int({"EXISTS", "runway:job:q1"}), 0) << "the job record is released";
+  EXPECT_EQ(CountInLog(e.s.daemon(0).log_path(), "holds something other than a list"), 1) << e.s.Logs();
+}
