@@ -348,6 +348,9 @@ simdjson::error_code Reader::FallbackModels(od::value& v) {
     if (x.get_string().get(s) || s.empty()) {
       if (ok) Fail(fmt::format("fallback_models[{}]: must be a non-empty string", i));
       ok = false;
+    } else if (HasControl(s)) {  // the daemon logs model names: no forged log lines
+      if (ok) Fail(fmt::format("fallback_models[{}]: contains a control character: {}", i, Echo(s)));
+      ok = false;
     } else if (models.size() < kMaxFallbackModels) {
       models.emplace_back(s);
     }
