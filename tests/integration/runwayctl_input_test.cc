@@ -1,5 +1,6 @@
 // tests/integration/runwayctl_input_test.cc — runwayctl facing what producers wrote,
-// against a real redis-server: text from a job never reaches the terminal raw.
+// against a real redis-server: text from a job never reaches the terminal raw, and
+// `enqueue` refuses every id the daemon would only answer as a duplicate.
 #include <gtest/gtest.h>
 
 #include "harness.h"
@@ -37,4 +38,24 @@ TEST(RunwayCtlInput, RefundUserAndReasonAreNotPrintedRaw) {
             std::string::npos)
       << r;
   EXPECT_FALSE(HasControl(r.out)) << r;
+}
+
+// A job waiting in the retry set has a record without a `daemon` field: a copy pushed
+// now would only end as duplicate_job, so enqueue refuses it as it does one in flight.
+TEST(RunwayCtlInput, EnqueueRefusesAnIdWaitingForARetry) {
+  Stack s("ctl-input-retry");
+  s.StartRedis();
+  auto& redis = s.redis();
+  redis.Cmd({"HSET", "runway:job:waiting", "state", "retry", "attempt", "1", "raw", "{}"});
+  redis.Cmd({"ZADD", "runway:retry", "9999999999999", "waiting"});
+  const std::string job = MakeJob("waiting", "image_to_video", "gen4_turbo", 5, 26, 1);
+  ShellRun r = Ctl(s, {"enqueue", "-"}, job);
+  EXPECT_EQ(r.rc, 1) << r;
+  EXPECT_NE(r.err.find("waits for a retry"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("duplicate"), std::string::npos) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 0);
+  // --force still pushes it, and an unknown id is pushed as before.
+  EXPECT_EQ(Ctl(s, {"enqueue", "--force", "-"}, job).rc, 0);
+  EXPECT_EQ(Ctl(s, {"enqueue", "-"}, MakeJob("fresh", "image_to_video", "gen4_turbo", 5, 26, 2)).rc, 0);
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 2);
 }
