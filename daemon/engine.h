@@ -74,6 +74,9 @@ struct Account {
 enum class Step : uint8_t { kAdmit, kReserve, kCreate, kRecordTask, kPoll, kCancel, kFinish };
 enum class CancelReason : uint8_t { kNone, kDeadline, kOperator };
 
+// The job store's TTLs from the configuration (at start and on reload).
+JobStore::Options StoreOptions(const Config& cfg);
+
 struct Outcome {
   std::string status;               // succeeded | failed | cancelled
   ErrorClass error_class = ErrorClass::kUpstreamFailure;

@@ -103,6 +103,8 @@ class JobStore {
   JobStore(RedisConn* cmd, RedisConn* blocking, Keys keys, Options opts);
 
   const Keys& keys() const { return keys_; }
+  // Takes effect from the next call (a reload: the TTLs are sent with each finish).
+  void set_options(const Options& opts) { opts_ = opts; }
 
   // Queues SCRIPT LOAD of every script; call from the command connection's OnUp
   // hook so the SHAs are known again after each reconnect (until then EVAL is used).
