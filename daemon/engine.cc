@@ -18,6 +18,14 @@
 
 namespace runwayd {
 
+JobStore::Options StoreOptions(const Config& cfg) {
+  JobStore::Options so;
+  so.done_ttl_s = cfg.dedup_window_s;
+  // A refund marker must outlive the dedup window, or a late copy could be refunded again.
+  so.refund_ttl_s = std::max(so.refund_ttl_s, cfg.dedup_window_s);
+  return so;
+}
+
 Engine::Engine(uv_loop_t* loop, Config cfg, CliOverrides cli)
     : loop_(loop), cfg_(std::move(cfg)), cli_(std::move(cli)) {
   m_ = std::make_unique<metrics::DaemonMetrics>(&registry_);
@@ -38,11 +46,8 @@ Engine::Engine(uv_loop_t* loop, Config cfg, CliOverrides cli)
   ro.client_name = "runwayd-fetch:" + cfg_.daemon_id;
   ro.stall_ms = 15000;  // above the blocking fetch timeout
   blocking_ = std::make_unique<RedisConn>(loop_, ro);
-  JobStore::Options so;
-  so.done_ttl_s = cfg_.dedup_window_s;
-  // A refund marker must outlive the dedup window, or a late copy could be refunded again.
-  so.refund_ttl_s = std::max(so.refund_ttl_s, cfg_.dedup_window_s);
-  store_ = std::make_unique<JobStore>(cmd_.get(), blocking_.get(), Keys{cfg_.prefix, cfg_.daemon_id}, so);
+  store_ = std::make_unique<JobStore>(cmd_.get(), blocking_.get(), Keys{cfg_.prefix, cfg_.daemon_id},
+                                      StoreOptions(cfg_));
   http_ = std::make_unique<runway::HttpEngine>(loop_, cfg_.http);
 }
 

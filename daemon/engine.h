@@ -74,6 +74,9 @@ struct Account {
 enum class Step : uint8_t { kAdmit, kReserve, kCreate, kRecordTask, kPoll, kCancel, kFinish };
 enum class CancelReason : uint8_t { kNone, kDeadline, kOperator };
 
+// The job store's TTLs from the configuration (at start and on reload).
+JobStore::Options StoreOptions(const Config& cfg);
+
 struct Outcome {
   std::string status;               // succeeded | failed | cancelled
   ErrorClass error_class = ErrorClass::kUpstreamFailure;
@@ -220,6 +223,9 @@ class Engine {
   void Succeed(Task* t, std::vector<std::string> output);
   void DoFinish(Task* t);
   void BuildWrite(Task* t);
+  // Ends a job whose id is already known (in flight, waiting for a retry, or finished):
+  // duplicate_job, no refund, no dead entry. `dup` is what kAdmit or kFinish found.
+  void FinishDuplicate(Task* t, const AdmitOutcome& dup);
   void AccountEvent(const char* type, const Account* a, std::vector<std::pair<std::string_view, int64_t>> ints,
                     std::vector<std::pair<std::string_view, std::string_view>> texts);
 

@@ -64,18 +64,9 @@ void Engine::DoAdmit(Task* t) {
       case AdmitOutcome::kError:
         return RetryStep(t, runway::BackoffMs(t->step_errors, 200, 5000, NoHints(), Unit()));
       case AdmitOutcome::kDuplicateRunning:
-      case AdmitOutcome::kDuplicateDone: {
-        bool running = o.kind == AdmitOutcome::kDuplicateRunning;
-        spdlog::warn("job={} duplicate of a job {}", t->job.id, running ? "in flight" : "already finished");
+      case AdmitOutcome::kDuplicateDone:
         by_id_.erase(t->job.id);
-        t->outcome = std::make_unique<Outcome>(Outcome{"failed", ErrorClass::kInvalidJob, "duplicate_job",
-                             running ? (o.detail.empty() ? std::string("duplicate job id: the first job with this id waits for a retry")
-                                                         : "duplicate job id: the first job with this id is in flight on daemon " + o.detail)
-                                     : "duplicate job id: the first job with this id already finished (" + o.detail + ")",
-                             {}, t->job.id});
-        t->step = Step::kFinish;
-        return DoFinish(t);
-      }
+        return FinishDuplicate(t, o);
       case AdmitOutcome::kGone:
         // Adopted by another daemon while we were cut off from Redis: it runs the job.
         spdlog::warn("job={} was adopted by another daemon before this one admitted it; letting it go", t->job.id);

@@ -65,19 +65,19 @@ void Engine::OnTaken(std::string raw) {
   t->taken_at_ms = Wall();
   m_->jobs_taken->Inc();
   JobParse p = ParseJob(raw, rules_, &t->job);
+  // The duplicate rule comes first, valid or not: a copy of a known id is not the
+  // job that id names, so it must not refund it or answer for it (kFinish checks Redis).
+  if (!t->job.id.empty() && by_id_.count(t->job.id)) {
+    AdmitOutcome dup;
+    dup.kind = AdmitOutcome::kDuplicateRunning;
+    dup.detail = cfg_.daemon_id;
+    return FinishDuplicate(t, dup);
+  }
   if (!p.ok) {
     spdlog::warn("job={} invalid: {}", t->job.id.empty() ? "?" : t->job.id, p.error);
     return Fail(t, ErrorClass::kInvalidJob, "invalid_job", p.error);
   }
   t->valid = true;
-  if (by_id_.count(t->job.id)) {
-    spdlog::warn("job={} duplicate: a job with this id is in flight here", t->job.id);
-    t->outcome = std::make_unique<Outcome>(Outcome{"failed", ErrorClass::kInvalidJob, "duplicate_job",
-                         "duplicate job id: the first job with this id is still in flight on daemon " + cfg_.daemon_id,
-                         {}, t->job.id});
-    t->step = Step::kFinish;
-    return DoFinish(t);
-  }
   by_id_[t->job.id] = t->slot;
   t->step = Step::kAdmit;
   RunStep(t);

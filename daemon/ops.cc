@@ -9,6 +9,7 @@
 // with one log line and the running configuration stays. Reload changes accounts
 // (keys, priorities, thresholds, limits), prices, polling and log level; the Redis
 // address, prefix and daemon id need a restart and are reported as such.
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
@@ -125,9 +126,29 @@ void Engine::Reload() {
     sd_notify(0, "READY=1");
     return;
   }
-  if (next.redis_url != cfg_.redis_url || next.prefix != cfg_.prefix || next.daemon_id != cfg_.daemon_id ||
-      next.base_url != cfg_.base_url || next.metrics_listen != cfg_.metrics_listen)
-    spdlog::warn("reload: redis, prefix, daemon id, base url and metrics address change only at a restart");
+  // Settings built into connections, the HTTP engine or intake at start: named when
+  // they changed, so a reload never seems to have applied them.
+  std::vector<std::string_view> restart_only;
+  auto changed = [&](bool differs, std::string_view key) {
+    if (differs) restart_only.push_back(key);
+  };
+  changed(next.redis_url != cfg_.redis_url, "redis.url");
+  changed(next.prefix != cfg_.prefix, "redis.prefix");
+  changed(next.daemon_id != cfg_.daemon_id, "daemon.id");
+  changed(next.max_in_flight != cfg_.max_in_flight, "daemon.max_in_flight");
+  changed(next.intake_batch != cfg_.intake_batch, "daemon.intake_batch");
+  changed(next.shutdown_grace_ms != cfg_.shutdown_grace_ms, "daemon.shutdown_grace_ms");
+  changed(next.heartbeat_ttl_ms != cfg_.heartbeat_ttl_ms, "daemon.heartbeat_ttl_ms");
+  changed(next.time_scale != cfg_.time_scale, "daemon.time_scale");
+  changed(next.base_url != cfg_.base_url, "upstream.base_url");
+  changed(next.api_version != cfg_.api_version, "upstream.api_version");
+  changed(next.http.connect_timeout_ms != cfg_.http.connect_timeout_ms, "upstream.connect_timeout_ms");
+  changed(next.http.request_timeout_ms != cfg_.http.request_timeout_ms, "upstream.request_timeout_ms");
+  changed(next.http.max_host_connections != cfg_.http.max_host_connections, "upstream.max_host_connections");
+  changed(next.http.ca_file != cfg_.http.ca_file, "upstream.ca_file");
+  changed(next.metrics_listen != cfg_.metrics_listen, "metrics.listen");
+  if (!restart_only.empty())
+    spdlog::warn("reload: {} changed but change only at a restart", fmt::join(restart_only, ", "));
   SetupLogging(next.log_level, next.log_format);
   for (const auto& ac : next.accounts) {
     Account* a = AccountNamed(ac.name);
@@ -173,6 +194,19 @@ void Engine::Reload() {
   cfg_.default_deadline_s = next.default_deadline_s;
   cfg_.no_refund_classes = next.no_refund_classes;
   cfg_.log_level = next.log_level;
+  // Read where they are used (each parse, create, retry, poll budget and finish):
+  // jobs in flight simply meet the new values at their next step.
+  cfg_.poll_rps_per_account = next.poll_rps_per_account;
+  cfg_.max_create_retries = next.max_create_retries;
+  cfg_.retry_base_ms = next.retry_base_ms;
+  cfg_.retry_cap_ms = next.retry_cap_ms;
+  cfg_.resubmit_unknown = next.resubmit_unknown;
+  cfg_.extra_endpoints = next.extra_endpoints;
+  cfg_.max_job_bytes = next.max_job_bytes;
+  rules_.extra_endpoints = cfg_.extra_endpoints;
+  rules_.max_bytes = cfg_.max_job_bytes;
+  cfg_.dedup_window_s = next.dedup_window_s;
+  store_->set_options(StoreOptions(cfg_));
   spdlog::info("reloaded the configuration: {} account(s)", next.accounts.size());
   WakeAll();
   sd_notify(0, "READY=1");

@@ -35,6 +35,21 @@ void Engine::Succeed(Task* t, std::vector<std::string> output) {
   DoFinish(t);
 }
 
+void Engine::FinishDuplicate(Task* t, const AdmitOutcome& dup) {
+  bool running = dup.kind == AdmitOutcome::kDuplicateRunning;
+  spdlog::warn("job={} duplicate of a job {}", t->job.id, running ? "in flight" : "already finished");
+  t->busy = false;
+  t->write.reset();  // a write built for another outcome (kFinish found the id known)
+  t->outcome = std::make_unique<Outcome>(Outcome{
+      "failed", ErrorClass::kInvalidJob, "duplicate_job",
+      running ? (dup.detail.empty() ? std::string("duplicate job id: the first job with this id waits for a retry")
+                                    : "duplicate job id: the first job with this id is in flight on daemon " + dup.detail)
+              : "duplicate job id: the first job with this id already finished (" + dup.detail + ")",
+      {}, t->job.id});
+  t->step = Step::kFinish;
+  DoFinish(t);
+}
+
 void Engine::BuildWrite(Task* t) {
   const Outcome& o = *t->outcome;
   const Job& j = t->job;
@@ -46,6 +61,9 @@ void Engine::BuildWrite(Task* t) {
   if (!t->admitted) w->raw = j.raw;  // still in the processing list
   bool succeeded = o.status == "succeeded";
   bool duplicate = !o.duplicate_of.empty();
+  // A job refused before admission never met kAdmit's duplicate rule: its finish
+  // applies it, so a bad copy of a known id can neither refund nor add a result.
+  w->check_known = !t->valid && !t->admitted && !duplicate && !j.id.empty();
   bool refund = !j.id.empty() && !succeeded && !duplicate && j.charged.value_or(0) > 0 && !t->refund_emitted_before &&
                 std::find(cfg_.no_refund_classes.begin(), cfg_.no_refund_classes.end(),
                           ErrorClassName(o.error_class)) == cfg_.no_refund_classes.end();
@@ -120,7 +138,7 @@ void Engine::BuildWrite(Task* t) {
 void Engine::DoFinish(Task* t) {
   if (!t->write) BuildWrite(t);
   t->busy = true;
-  store_->Finish(*t->write, [this, slot = t->slot, gen = t->gen](bool ok, int refunded) {
+  store_->Finish(*t->write, [this, slot = t->slot, gen = t->gen](bool ok, int refunded, AdmitOutcome known) {
     Task* t = Find(slot, gen);
     if (t == nullptr) return;
     t->busy = false;
@@ -129,6 +147,7 @@ void Engine::DoFinish(Task* t) {
         spdlog::warn("job={} outcome kept in memory until Redis takes it", t->job.id.empty() ? "?" : t->job.id);
       return RetryStep(t, runway::BackoffMs(t->step_errors, 200, 5000, {}, Unit()));
     }
+    if (refunded == kFinishKnown) return FinishDuplicate(t, known);  // nothing was written
     if (refunded < 0) spdlog::warn("job={} outcome not written: another daemon owns the job, or an earlier try wrote it", t->job.id);
     else CountFinish(t, refunded);
     if (t->holds_slot) InFlight(t, -1);

@@ -348,6 +348,9 @@ simdjson::error_code Reader::FallbackModels(od::value& v) {
     if (x.get_string().get(s) || s.empty()) {
       if (ok) Fail(fmt::format("fallback_models[{}]: must be a non-empty string", i));
       ok = false;
+    } else if (HasControl(s)) {  // the daemon logs model names: no forged log lines
+      if (ok) Fail(fmt::format("fallback_models[{}]: contains a control character: {}", i, Echo(s)));
+      ok = false;
     } else if (models.size() < kMaxFallbackModels) {
       models.emplace_back(s);
     }
@@ -434,6 +437,22 @@ JobParse ParseJob(std::string_view raw, const JobRules& rules, Job* out) {
   Scan scan = ScanDocument(parser, text);
   if (!scan.fatal.empty()) {
     result.error = std::move(scan.fatal);
+    // Valid JSON refused all the same (too deep, a number out of range, a lone
+    // surrogate): its identity is plain to read, so the job still gets a result and its
+    // refund. Only those fields are read; meta only when the scan walked it whole.
+    if (scan.valid_json) {
+      Job identity;
+      Reader reader(rules, &identity, nullptr);
+      auto read = [&](std::string_view key, od::value& v, bool repeated) {
+        const bool wanted = key == "id" || key == "charged" || key == "user" || key == "reply_to" ||
+                            (key == "meta" && scan.meta_walked);
+        return wanted ? reader.Field(key, v, repeated) : simdjson::SUCCESS;
+      };
+      if (job_parse::ReadTopLevel(parser, text, read)) {
+        identity.raw = std::move(out->raw);
+        *out = std::move(identity);
+      }
+    }
     return result;
   }
 

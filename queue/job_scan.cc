@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 
 namespace runwayd::job_parse {
 namespace {
@@ -32,6 +33,48 @@ bool ExponentInRange(std::string_view t) {
   return exp <= 308;
 }
 
+// True when the number token `t` follows the JSON grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?
+// ([eE][+-]?[0-9]+)?. simdjson says NUMBER_ERROR both for 1e400 (valid JSON, out of
+// range) and for 01 (not JSON); only the first leaves the document valid JSON.
+bool IsJsonNumber(std::string_view t) {
+  size_t i = 0;
+  auto digits = [&] {
+    size_t start = i;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < t.size() && t[i] == '-') ++i;
+  if (i < t.size() && t[i] == '0') ++i;
+  else if (!digits()) return false;
+  if (i < t.size() && t[i] == '.' && (++i, !digits())) return false;
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == t.size();
+}
+
+// True when every escape in the string token `t` (quotes included) follows the JSON
+// grammar. simdjson says STRING_ERROR both for "\q" (not JSON) and for a lone
+// surrogate "\ud800" (valid JSON whose text is not Unicode): only the second passes.
+bool EscapesAreJson(std::string_view t) {
+  for (size_t i = 1; i < t.size(); ++i) {
+    if (t[i] == '"') return true;  // the closing quote: what follows is not the string
+    if (t[i] != '\\') continue;
+    if (++i == t.size()) return false;
+    const char c = t[i];
+    if (c == 'u') {
+      for (int k = 1; k <= 4; ++k)
+        if (i + k >= t.size() || !std::isxdigit(static_cast<unsigned char>(t[i + k]))) return false;
+      i += 4;
+    } else if (std::string_view("\"\\/bfnrt").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return false;
+}
+
 // First key present twice in `keys` (sorted in place), or nullptr.
 const std::string_view* FindRepeat(std::vector<std::string_view>& keys) {
   std::sort(keys.begin(), keys.end());
@@ -47,7 +90,7 @@ simdjson::error_code Walk(od::value v, int depth, bool check_keys, std::string_v
   if (auto e = v.type().get(t)) return e;
   switch (t) {
     case od::json_type::object: {
-      if (depth + 1 > kMaxDepth) return simdjson::DEPTH_ERROR;
+      if (depth + 1 > kMaxDepth) return scan->valid_json = true, simdjson::DEPTH_ERROR;
       od::object o;
       if (auto e = v.get_object().get(o)) return e;
       std::vector<std::string_view> keys;
@@ -67,7 +110,7 @@ simdjson::error_code Walk(od::value v, int depth, bool check_keys, std::string_v
       return simdjson::SUCCESS;
     }
     case od::json_type::array: {
-      if (depth + 1 > kMaxDepth) return simdjson::DEPTH_ERROR;
+      if (depth + 1 > kMaxDepth) return scan->valid_json = true, simdjson::DEPTH_ERROR;
       od::array a;
       if (auto e = v.get_array().get(a)) return e;
       for (auto er : a) {
@@ -79,12 +122,18 @@ simdjson::error_code Walk(od::value v, int depth, bool check_keys, std::string_v
     }
     case od::json_type::string: {
       std::string_view s;
-      return v.get_string().get(s);
+      const std::string_view token = v.raw_json_token();
+      auto e = v.get_string().get(s);
+      if (e == simdjson::STRING_ERROR) scan->valid_json = EscapesAreJson(token);
+      return e;
     }
     case od::json_type::number: {
+      const std::string_view token = TrimRight(v.raw_json_token());
       double d;
-      if (auto e = v.get_double().get(d)) return e;
-      return ExponentInRange(TrimRight(v.raw_json_token())) ? simdjson::SUCCESS : simdjson::NUMBER_ERROR;
+      auto e = v.get_double().get(d);
+      if (!e && !ExponentInRange(token)) e = simdjson::NUMBER_ERROR;
+      if (e == simdjson::NUMBER_ERROR) scan->valid_json = IsJsonNumber(token);
+      return e;
     }
     case od::json_type::boolean: {
       bool b;
@@ -220,6 +269,7 @@ Scan ScanDocument(od::parser& parser, const simdjson::padded_string& text) {
       scan.fatal = JsonError(e);
       return scan;
     }
+    if (k == "meta") scan.meta_walked = true;
     keys.push_back(k);
   }
   // The root object is closed: anything left is trailing garbage.
@@ -235,6 +285,33 @@ Scan ScanDocument(od::parser& parser, const simdjson::padded_string& text) {
     }
   }
   return scan;
+}
+
+bool ReadTopLevel(od::parser& parser, const simdjson::padded_string& text,
+                  const std::function<simdjson::error_code(std::string_view key, od::value& v, bool repeated)>& read) {
+  // Two iterations: the keys first (a repeated one must not be read at all), then the
+  // values. A value nobody reads is skipped by bracket counting, at any depth.
+  std::vector<std::string> keys;
+  for (int pass = 0; pass < 2; ++pass) {
+    od::document doc;
+    od::object root;
+    simdjson::error_code e = parser.iterate(text).get(doc);
+    if (!e) e = doc.get_object().get(root);
+    if (e) return false;
+    for (auto fr : root) {
+      od::field f;
+      std::string_view k;
+      if (std::move(fr).get(f) || f.unescaped_key().get(k)) return false;
+      if (pass == 0) {
+        keys.emplace_back(k);
+        continue;
+      }
+      if (read(k, f.value(), std::count(keys.begin(), keys.end(), k) > 1)) return false;
+    }
+    const char* rest = nullptr;
+    if (doc.current_location().get(rest) != simdjson::OUT_OF_BOUNDS) return false;
+  }
+  return true;
 }
 
 }  // namespace runwayd::job_parse

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -62,6 +63,11 @@ std::string Describe(od::value& v);
 
 struct Scan {
   std::string fatal;                     // the document cannot be trusted at all
+  // With `fatal`: the text is valid JSON that ParseJob refuses all the same (nested too
+  // deep, a number past a double's range, a lone UTF-16 surrogate in a string value),
+  // so its top-level fields can still be found (ReadTopLevel).
+  bool valid_json = false;
+  bool meta_walked = false;              // `meta` was walked whole before any failure
   std::vector<std::string> top_repeats;  // top-level keys present more than once
   std::string nested_repeat;             // first repeated key inside a value other than meta
 };
@@ -72,5 +78,12 @@ struct Scan {
 // levels; otherwise `top_repeats` and `nested_repeat` say which keys appear twice
 // (objects inside `meta` are not checked: meta is only echoed).
 Scan ScanDocument(od::parser& parser, const simdjson::padded_string& text);
+
+// For a text the scan refused with `valid_json`: iterates its top-level fields again
+// and hands each to `read` (repeated: the key appears more than once), skipping every
+// value `read` leaves alone without descending into it, so no depth limit applies.
+// Returns false when `read` or the iteration fails.
+bool ReadTopLevel(od::parser& parser, const simdjson::padded_string& text,
+                  const std::function<simdjson::error_code(std::string_view key, od::value& v, bool repeated)>& read);
 
 }  // namespace runwayd::job_parse

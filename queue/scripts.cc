@@ -80,6 +80,15 @@ return 1
 
 const std::string kFinish = std::string(ledger::kLuaPreludeText) + R"lua(
 local owned = ARGV[10] == '1'
+-- kAdmit's duplicate rule, for a job refused before admission: a known id writes
+-- nothing here (no refund, no result) and the daemon finishes the job as a duplicate.
+if not owned and ARGV[16] == '1' then
+  local owner = redis.call('HGET', KEYS[1], 'daemon')
+  if owner then return {'dup_running', owner} end
+  if redis.call('EXISTS', KEYS[1]) == 1 then return {'dup_running', ''} end
+  local done = redis.call('GET', KEYS[6])
+  if done then return {'dup_done', done} end
+end
 if owned and redis.call('HGET', KEYS[1], 'daemon') ~= ARGV[2] then
   return 'not_owner'
 end

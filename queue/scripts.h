@@ -45,7 +45,10 @@ extern const std::string kUpdateOwned;
 // prefix, result_without_refund (pushed instead of the result when a refund was
 // emitted before, e.g. for a replayed job; '' when the result promises no refund),
 // result_replayed, result_without_refund_replayed (a job never admitted: pushed instead
-// of the two before when its replay marker existed, which this call deletes; '' none).
+// of the two before when its replay marker existed, which this call deletes; '' none),
+// check_known ('1': a job never admitted that kAdmit's duplicate rule did not see; if its
+// id is running, waits for a retry or is done, nothing is written and the reply is
+// kAdmit's {"dup_running", owner} or {"dup_done", summary}).
 // A job that was never admitted (owned=0) is written only by the call that removes
 // its raw from the processing list, so a finish repeated after a lost reply writes
 // nothing twice. Returns 1 when a refund was pushed, 0 when not, "not_owner" when

@@ -127,7 +127,7 @@ void JobStore::Update(std::string_view id, const std::vector<std::pair<std::stri
   });
 }
 
-void JobStore::Finish(const FinishWrite& w, std::function<void(bool, int)> cb) {
+void JobStore::Finish(const FinishWrite& w, std::function<void(bool, int, AdmitOutcome)> cb) {
   std::string k1 = keys_.job(w.id), k2 = keys_.inflight(), k3 = w.reply_to.empty() ? keys_.results() : w.reply_to,
               k4 = keys_.refunds(), k5 = keys_.refunded(w.id), k6 = keys_.done(w.id), k7 = keys_.processing(),
               k8 = keys_.dead(), final_cost = std::to_string(w.final_cost);
@@ -136,16 +136,22 @@ void JobStore::Finish(const FinishWrite& w, std::function<void(bool, int)> cb) {
   Eval(scripts::kFinish, {k1, k2, k3, k4, k5, k6, k7, k8, k9},
        {w.id, keys_.daemon, w.result, w.refund, done_ttl, w.raw, w.dead, refund_ttl, w.done_value,
         w.owned ? "1" : "0", final_cost, keys_.prefix, w.result_no_refund, w.result_replayed,
-        w.result_no_refund_replayed},
+        w.result_no_refund_replayed, w.check_known ? "1" : "0"},
        [cb = std::move(cb), id = w.id, reply_to = w.reply_to](redisReply* r) {
-         if (IsError(r, "finish")) return cb(false, 0);
-         if (r->type == REDIS_REPLY_INTEGER) return cb(true, static_cast<int>(r->integer));
+         AdmitOutcome known;
+         if (IsError(r, "finish")) return cb(false, 0, known);
+         if (r->type == REDIS_REPLY_INTEGER) return cb(true, static_cast<int>(r->integer), known);
          if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_INTEGER) {
            spdlog::error("job={} reply_to {} holds something other than a list: its result went to the "
                          "default results list", id, reply_to);
-           return cb(true, static_cast<int>(r->element[0]->integer));
+           return cb(true, static_cast<int>(r->element[0]->integer), known);
          }
-         cb(true, -1);  // "not_owner"
+         if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+           known.kind = Str(r->element[0]) == "dup_done" ? AdmitOutcome::kDuplicateDone : AdmitOutcome::kDuplicateRunning;
+           known.detail = std::string(Str(r->element[1]));
+           return cb(true, kFinishKnown, known);
+         }
+         cb(true, -1, known);  // "not_owner"
        });
 }
 

@@ -87,7 +87,12 @@ struct FinishWrite {
   std::string done_value;  // dedup marker value; empty: set none
   bool owned = false;      // the job hash / inflight entry belong to this daemon
   int64_t final_cost = -1; // Runway's final cost; -1 unknown, -2 assume the reservation was charged
+  bool check_known = false;  // never admitted: write nothing if the id is known (kFinish)
 };
+
+// Finish's refund_pushed when kFinish wrote nothing because check_known found the id
+// known; `known` then says how, as kAdmit would (kDuplicateRunning / kDuplicateDone).
+constexpr int kFinishKnown = -2;
 
 class JobStore {
  public:
@@ -98,6 +103,8 @@ class JobStore {
   JobStore(RedisConn* cmd, RedisConn* blocking, Keys keys, Options opts);
 
   const Keys& keys() const { return keys_; }
+  // Takes effect from the next call (a reload: the TTLs are sent with each finish).
+  void set_options(const Options& opts) { opts_ = opts; }
 
   // Queues SCRIPT LOAD of every script; call from the command connection's OnUp
   // hook so the SHAs are known again after each reconnect (until then EVAL is used).
@@ -119,7 +126,9 @@ class JobStore {
   void Update(std::string_view id, const std::vector<std::pair<std::string_view, std::string>>& fields,
               std::function<void(bool ok, bool owned)> cb);
   // result: 1/0 refund pushed; -1 not owner; ok=false: Redis did not answer (retry).
-  void Finish(const FinishWrite& w, std::function<void(bool ok, int refund_pushed)> cb);
+  // refund_pushed: 1 or 0, -1 when another daemon or an earlier call finished the
+  // job, kFinishKnown (see above).
+  void Finish(const FinishWrite& w, std::function<void(bool ok, int refund_pushed, AdmitOutcome known)> cb);
   // Recovery: this daemon's processing list, and its in-flight records.
   void LoadProcessing(std::function<void(bool ok, std::vector<std::string>)> cb);
   void LoadInflight(std::function<void(bool ok, std::vector<InflightRecord>)> cb);

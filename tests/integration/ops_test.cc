@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "outcomes.h"
 
 using namespace harness;
 using namespace std::chrono_literals;
@@ -92,12 +93,26 @@ TEST(Ops, NotifySequenceReloadAndMetrics) {
   int reloading = ns.Find("RELOADING=1");
   ASSERT_GE(reloading, 0);
   EXPECT_GT(ns.Find("READY=1", reloading), ready_before);
-  // A good one is applied.
-  WriteFile(cfg, good + "\n[jobs]\nmax_attempts = 2\n");
+  // A good one is applied, jobs.max_bytes included (the parser's rules are rebuilt); a
+  // setting that needs a restart is named in the log rather than silently ignored.
+  std::string next = good;
+  const std::string grace = "shutdown_grace_ms = 2000";
+  ASSERT_NE(next.find(grace), std::string::npos) << next;
+  next.replace(next.find(grace), grace.size(), "shutdown_grace_ms = 1500");
+  WriteFile(cfg, next + "\n[jobs]\nmax_attempts = 2\nmax_bytes = 2000\n");
   s.daemon(0).Signal(SIGHUP);
   ASSERT_TRUE(WaitLog(s.daemon(0).log_path(), "reloaded the configuration", 5s));
+  EXPECT_EQ(CountInLog(s.daemon(0).log_path(), "reload: daemon.shutdown_grace_ms changed but change only at a restart"),
+            1u) << s.Logs();
   s.redis().Push("runway:jobs", MakeJob("after-reload", "image_to_video", "gen4_turbo", 5, 26, 200));
+  s.redis().Push("runway:jobs", MakeJob("too-big", "image_to_video", "gen4_turbo", 5, 26, 201, std::string(2000, 'x')));
   ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"LLEN", "runway:results"}) >= 6; }, 30s)) << s.Logs();
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"LLEN", "runway:dead"}) >= 1; }, 10s)) << s.Logs();
+  auto dead = s.redis().List("runway:dead");  // over the size limit: nothing is read, not even the id
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_NE(dead[0].find("over the limit of 2000"), std::string::npos) << dead[0];
+  ASSERT_EQ(ResultsFor(s.redis(), "after-reload").size(), 1u);
+  EXPECT_EQ(ResultsFor(s.redis(), "after-reload")[0].status, "succeeded");
 
   s.daemon(0).Signal(SIGTERM);
   EXPECT_EQ(s.daemon(0).Wait(5s), 0);

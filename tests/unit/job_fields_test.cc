@@ -270,6 +270,15 @@ TEST(JobFallbackModels, BadListsAreRefused) {
   ExpectError(J().Set("fallback_models", "null").Json(), "fallback_models: must be an array");
 }
 
+// The daemon logs fallback model names: a newline would forge a log line of its own.
+TEST(JobFallbackModels, ControlCharactersAreRefused) {
+  ExpectError(J().Set("fallback_models", R"(["a","x\n2026-12-07T09:00:00.000 error FORGED"])").Json(),
+              "fallback_models[1]: contains a control character: \"x\\x0a2026");
+  for (const char* bad : {R"(["\u001b[2J"])", R"(["a\u007f"])", R"(["a\u0085"])", R"(["a\tb"])"})
+    ExpectError(J().Set("fallback_models", bad).Json(), "fallback_models[0]: contains a control character", {});
+  ExpectOk(J().Set("fallback_models", R"(["gen4_turbo","modèle"])").Json());
+}
+
 // --- deadline_s -----------------------------------------------------------------------
 
 TEST(JobDeadline, OneSecondToSevenDays) {

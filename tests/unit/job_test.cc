@@ -146,7 +146,8 @@ TEST(JobJson, TruncatedJobIsRefused) {
 }
 
 // On-Demand only reads what it is asked for: every value, even one the parser has
-// no rule for, must still be valid JSON.
+// no rule for, must still be valid JSON. (Valid JSON refused all the same, such as
+// 1e400 or "\ud800", keeps its identity: job_identity_test.cc.)
 TEST(JobJson, InvalidValuesAnywhereAreRefused) {
   const std::vector<std::string> bad_bodies = {
       R"({"model":"gen4_turbo","promptText":tru})",
@@ -154,8 +155,6 @@ TEST(JobJson, InvalidValuesAnywhereAreRefused) {
       R"({"model":"gen4_turbo","x":01})",
       R"({"model":"gen4_turbo","x":1.})",
       R"({"model":"gen4_turbo","x":-})",
-      R"({"model":"gen4_turbo","x":1e400})",
-      R"({"model":"gen4_turbo","x":"\ud800"})",
       R"({"model":"gen4_turbo","x":"\q"})",
       R"({"model":"gen4_turbo","x":[1 2]})",
       R"({"model":"gen4_turbo","x":[1,]})",

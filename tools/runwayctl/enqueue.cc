@@ -134,10 +134,15 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
 
   auto r = Redis::Open(g);
   runwayd::Keys k = KeysFor(g);
-  std::string owner = r->Cmd({"HGET", k.job(job.id), "daemon"}).str();
+  // The record, not its owner: a job waiting in the retry set has a record without a
+  // `daemon` field, and kAdmit refuses a copy of it all the same (as replay.lua does).
+  bool known = r->Cmd({"EXISTS", k.job(job.id)}).integer() == 1;
+  std::string owner = known ? r->Cmd({"HGET", k.job(job.id), "daemon"}).str() : std::string();
   std::string done = r->Cmd({"GET", k.done(job.id)}).str();
-  if (!o.force && (!owner.empty() || !done.empty())) {
-    std::string why = !owner.empty() ? "is in flight on " + owner : "finished (" + done + ") within the dedup window";
+  if (!o.force && (known || !done.empty())) {
+    std::string why = !owner.empty() ? "is in flight on " + Printable(owner, 128)
+                      : known        ? std::string("waits for a retry")
+                                     : "finished (" + Printable(done, 128) + ") within the dedup window";
     Fail(kRuntime, "job \"" + Printable(job.id, 128) + "\" " + why +
                        ": the daemon would refuse it as a duplicate (pick another id, or --force to push it anyway)");
   }

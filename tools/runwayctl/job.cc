@@ -213,8 +213,9 @@ int RunJob(const Globals& g, const JobOptions& o) {
     if (IdOf(parser, raw, &el) != id) return true;
     int64_t credits = 0;
     if (el["credits"].get_int64().get(credits)) credits = 0;
-    std::string text = "refund of " + std::to_string(credits) + " credits to " + GetStr(el, "user") + " (" +
-                       GetStr(el, "reason") + "), not yet consumed";
+    // user and reason come from producers' jobs: never raw to a terminal.
+    std::string text = "refund of " + std::to_string(credits) + " credits to " + Printable(GetStr(el, "user")) +
+                       " (" + Printable(GetStr(el, "reason")) + "), not yet consumed";
     h.push_back({k.refunds() + " #" + std::to_string(idx), "refund", text, [raw](JsonWriter& w) {
                    Key(w, "event"), RawOrString(w, raw);
                  }});

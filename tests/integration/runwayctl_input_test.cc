@@ -1,0 +1,61 @@
+// tests/integration/runwayctl_input_test.cc — runwayctl facing what producers wrote,
+// against a real redis-server: text from a job never reaches the terminal raw, and
+// `enqueue` refuses every id the daemon would only answer as a duplicate.
+#include <gtest/gtest.h>
+
+#include "harness.h"
+
+using namespace harness;
+
+namespace {
+
+ShellRun Ctl(const Stack& s, const std::vector<std::string>& args, const std::string& input = "") {
+  std::string cmd = ShellQuote(Bin("runwayctl")) + " --redis " +
+                    ShellQuote("redis://127.0.0.1:" + std::to_string(s.redis_port()));
+  for (const auto& a : args) cmd += " " + ShellQuote(a);
+  return RunShell(cmd, s.dir(), input);
+}
+
+bool HasControl(const std::string& s) {
+  for (unsigned char c : s)
+    if ((c < 0x20 && c != '\n') || c == 0x7f) return true;
+  return false;
+}
+
+}  // namespace
+
+// A refund event echoes the producer's `user` (any string): an escape sequence in it
+// would set the terminal's title and clear the screen of whoever runs `runwayctl job`.
+TEST(RunwayCtlInput, RefundUserAndReasonAreNotPrintedRaw) {
+  Stack s("ctl-input-esc");
+  s.StartRedis();
+  s.redis().Push("runway:refunds",
+                 "{\"v\":1,\"refund_id\":\"jobEsc\",\"id\":\"jobEsc\",\"user\":\"u\\u001b]0;owned\\u0007\\u001b[2J\","
+                 "\"credits\":5,\"reason\":\"invalid_job\\u001b[31m\",\"meta\":null}");
+  ShellRun r = Ctl(s, {"job", "jobEsc"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("refund of 5 credits to u\\x1B]0;owned\\x07\\x1B[2J (invalid_job\\x1B[31m)"),
+            std::string::npos)
+      << r;
+  EXPECT_FALSE(HasControl(r.out)) << r;
+}
+
+// A job waiting in the retry set has a record without a `daemon` field: a copy pushed
+// now would only end as duplicate_job, so enqueue refuses it as it does one in flight.
+TEST(RunwayCtlInput, EnqueueRefusesAnIdWaitingForARetry) {
+  Stack s("ctl-input-retry");
+  s.StartRedis();
+  auto& redis = s.redis();
+  redis.Cmd({"HSET", "runway:job:waiting", "state", "retry", "attempt", "1", "raw", "{}"});
+  redis.Cmd({"ZADD", "runway:retry", "9999999999999", "waiting"});
+  const std::string job = MakeJob("waiting", "image_to_video", "gen4_turbo", 5, 26, 1);
+  ShellRun r = Ctl(s, {"enqueue", "-"}, job);
+  EXPECT_EQ(r.rc, 1) << r;
+  EXPECT_NE(r.err.find("waits for a retry"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("duplicate"), std::string::npos) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 0);
+  // --force still pushes it, and an unknown id is pushed as before.
+  EXPECT_EQ(Ctl(s, {"enqueue", "--force", "-"}, job).rc, 0);
+  EXPECT_EQ(Ctl(s, {"enqueue", "-"}, MakeJob("fresh", "image_to_video", "gen4_turbo", 5, 26, 2)).rc, 0);
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 2);
+}
