@@ -41,8 +41,8 @@ extern const std::string kUpdateOwned;
 // final cost (see ledger/scripts.h). KEYS: job, inflight, reply, refunds, refunded,
 // done, processing, dead, results (where the result goes when `reply` holds another
 // type than a list: the reply is then {1|0} instead of 1|0). ARGV: id, daemon, result,
-// refund, done_ttl_s, raw, dead, refund_ttl_s, done_value, owned(1/0), final_cost (-1 unknown, -2 assume charged),
-// prefix, result_without_refund (pushed instead of the result when a refund was
+// refund, done_ttl_s, raw, dead, refund_ttl_s, done_value, owned(1/0), final_cost (-1
+// unknown, -2 assume charged), prefix, result_without_refund (pushed instead of the result when a refund was
 // emitted before, e.g. for a replayed job; '' when the result promises no refund),
 // result_replayed, result_without_refund_replayed (a job never admitted: pushed instead
 // of the two before when its replay marker existed, which this call deletes; '' none),
