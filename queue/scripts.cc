@@ -169,7 +169,10 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0
     redis.call('HSET', job, 'daemon', me)
     redis.call('SADD', KEYS[2], id)
     taken[#taken + 1] = id
-    if redis.call('DEL', prefix .. ':cancelreq:' .. id) == 1 then cancelled[#cancelled + 1] = id end
+    if redis.call('DEL', prefix .. ':cancelreq:' .. id) == 1 then
+      cancelled[#cancelled + 1] = id
+      redis.call('HSET', job, 'cancelled', '1')
+    end
   end
 end
 return {taken, cancelled}

@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "ledger/scripts.h"
 #include "queue/scripts.h"
 
@@ -153,11 +155,14 @@ void JobStore::LoadProcessing(std::function<void(bool, std::vector<std::string>)
   });
 }
 
-void JobStore::LoadInflight(std::function<void(bool, std::vector<InflightRecord>)> cb) {
+void JobStore::LoadInflight(std::function<void(bool, std::vector<InflightRecord>)> cb,
+                            std::function<bool(const std::string&)> skip) {
   std::string k = keys_.inflight();
-  cmd_->Command({"SMEMBERS", k}, [this, cb = std::move(cb)](redisReply* r) mutable {
+  cmd_->Command({"SMEMBERS", k}, [this, cb = std::move(cb), skip = std::move(skip)](redisReply* r) mutable {
     if (IsError(r, "SMEMBERS inflight")) return cb(false, {});
-    LoadRecords(Strings(r), std::move(cb));
+    std::vector<std::string> ids = Strings(r);
+    if (skip) ids.erase(std::remove_if(ids.begin(), ids.end(), skip), ids.end());
+    LoadRecords(std::move(ids), std::move(cb));
   });
 }
 

@@ -122,7 +122,9 @@ class JobStore {
   void Finish(const FinishWrite& w, std::function<void(bool ok, int refund_pushed)> cb);
   // Recovery: this daemon's processing list, and its in-flight records.
   void LoadProcessing(std::function<void(bool ok, std::vector<std::string>)> cb);
-  void LoadInflight(std::function<void(bool ok, std::vector<InflightRecord>)> cb);
+  // `skip` (may be empty) leaves out ids whose records the caller holds already.
+  void LoadInflight(std::function<void(bool ok, std::vector<InflightRecord>)> cb,
+                    std::function<bool(const std::string& id)> skip = {});
   // The records of the given ids (pipelined HGETALLs).
   void LoadRecords(std::vector<std::string> ids, std::function<void(bool ok, std::vector<InflightRecord>)> cb);
   // Refreshes this daemon's heartbeat key (TTL ttl_ms) and its membership in P:daemons.
