@@ -272,6 +272,7 @@ class Engine {
   // An adoption or a take of due retries lost its reply: ids in our in-flight set may
   // have no task here. ResyncInflight() loads them (resyncing_inflight_: in progress).
   bool resync_inflight_ = false, resyncing_inflight_ = false;
+  bool polling_cancels_ = false;    // a batch of cancels is read and not yet trimmed
   int64_t adopt_after_mono_ = 0;    // no adoption before this (see the OnUp hook)
   bool redis_was_up_ = false;       // the command connection has been up once
   std::vector<std::string> adopted_unloaded_;  // adopted ids whose records are not loaded yet

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <memory>
 
 #include "daemon/engine.h"
 
@@ -203,16 +204,39 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
   AfterAdmit(t);
 }
 
+// Cancels stay in our cancel list until every one of a batch is handled, then the batch
+// is trimmed; if one could not be routed (no reply), the whole batch is read again.
+// Handling one twice is harmless: a task already cancelled is skipped, and a forward
+// or a mark repeated changes nothing. At a stop nothing is trimmed, as the flags set in
+// memory are lost with the tasks: the next start reads them again.
 void Engine::PollCancels() {
-  if (stopping_ || !cmd_->connected()) return;
+  if (stopping_ || polling_cancels_ || !cmd_->connected()) return;
+  polling_cancels_ = true;
   store_->TakeCancels(100, [this](bool ok, std::vector<std::string> ids) {
-    if (!ok) return;
+    if (!ok || ids.empty()) {
+      polling_cancels_ = false;
+      return;
+    }
+    struct Batch {
+      size_t n = 0, left = 1;  // left: routings outstanding, plus this loop
+      bool failed = false;
+    };
+    auto b = std::make_shared<Batch>();
+    b->n = ids.size();
+    auto done = [this, b] {
+      if (--b->left > 0) return;
+      if (!b->failed && !stopping_) store_->AckCancels(b->n);
+      polling_cancels_ = false;
+    };
     for (const auto& id : ids) {
       auto it = by_id_.find(id);
       if (it == by_id_.end()) {
-        store_->RouteCancel(id, [id](std::string_view how) {
-          if (how == "forwarded") spdlog::info("cancel: job={} forwarded to the daemon that holds it", id);
+        ++b->left;
+        store_->RouteCancel(id, [id, b, done](std::string_view how) {
+          if (how.empty()) b->failed = true;
+          else if (how == "forwarded") spdlog::info("cancel: job={} forwarded to the daemon that holds it", id);
           else if (how == "marked") spdlog::info("cancel: job={} is not running: it will be cancelled when taken", id);
+          done();
         });
         continue;
       }
@@ -223,6 +247,7 @@ void Engine::PollCancels() {
       // A busy task sees the flag when its step completes; an idle one acts now.
       if (!t->busy) Schedule(t, 0);
     }
+    done();
   });
 }
 

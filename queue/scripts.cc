@@ -178,6 +178,14 @@ end
 return {taken, cancelled}
 )lua";
 
+const std::string kTakeCancels = R"lua(
+local max = tonumber(ARGV[1])
+for _ = 1, max do
+  if not redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') then break end
+end
+return redis.call('LRANGE', KEYS[2], -max, -1)
+)lua";
+
 // An operator's cancel for a job this daemon does not hold: forwarded to the daemon
 // that holds it, or remembered for admission when nobody holds it yet.
 const std::string kRouteCancel = R"lua(
