@@ -33,7 +33,7 @@ void Engine::Beat() {
 }
 
 void Engine::AdoptOrphans() {
-  if (stopping_ || !recovered_ || adopting_ || !cmd_->connected()) return;
+  if (stopping_ || !recovered_ || adopting_ || resyncing_inflight_ || !cmd_->connected()) return;
   if (!adopted_unloaded_.empty() || !adopted_raws_.empty()) {
     // Adopted but not loaded yet (or Redis went away meanwhile): they are ours in Redis.
     adopting_ = true;
@@ -54,7 +54,12 @@ void Engine::AdoptOrphans() {
   store_->Adopt(budget, [this](bool ok, std::vector<std::string> ids, std::vector<std::string> raws,
                                std::vector<std::string> dead) {
     adopting_ = false;
-    if (!ok) return;
+    if (!ok) {
+      // No reply: the script may have moved a dead daemon's jobs into our in-flight set
+      // and processing list, and nobody else will adopt them while we beat. Reread both.
+      resync_inflight_ = resync_processing_ = true;
+      return;
+    }
     if (!ids.empty() || !raws.empty())
       spdlog::warn("adopted {} job(s) in flight and {} taken job(s) from stopped daemon(s) {}", ids.size(),
                    raws.size(), fmt::join(dead, ","));

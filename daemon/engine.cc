@@ -263,6 +263,7 @@ void Engine::RunStep(Task* t) {
     case Step::kPoll: return DoPoll(t);
     case Step::kCancel: return DoCancel(t);
     case Step::kFinish: return DoFinish(t);
+    case Step::kHandOff: return HandOff(t);
   }
 }
 

@@ -11,6 +11,7 @@
 //                        ^  (refused create, new-task retry)     |
 //                        +---------------------------------------+
 //   kPoll -> kCancel (deadline, operator) -> kFinish
+//   kPoll -> kHandOff (a new task is due later: the job waits in P:retry, freed here)
 //
 // Redis is written before each irreversible upstream step (kReserve, which holds the
 // ledger's credits and slot and marks "create_sent", before a create)
@@ -71,7 +72,7 @@ struct Account {
   std::unordered_map<std::string, bool> price_mismatch_logged;
 };
 
-enum class Step : uint8_t { kAdmit, kReserve, kCreate, kRecordTask, kPoll, kCancel, kFinish };
+enum class Step : uint8_t { kAdmit, kReserve, kCreate, kRecordTask, kPoll, kCancel, kFinish, kHandOff };
 enum class CancelReason : uint8_t { kNone, kDeadline, kOperator };
 
 // The job store's TTLs from the configuration (at start and on reload).
@@ -113,6 +114,7 @@ struct Task {
   int64_t final_cost = 0;           // for settlement: Runway's cost, -1 unknown, -2 assume charged
   size_t fallback_used = 0;         // fallback_models tried so far
   int64_t credit_wait_until = 0;    // wall ms; 0: not waiting for credit
+  int64_t retry_due_ms = 0;         // wall ms: when the next attempt is due (kHandOff)
   bool holds_slot = false;          // a ledger slot is held (wake a waiter when it ends)
   std::string original_body, original_model;  // set while a fallback model replaces the job's
   double prev_progress = -1;
@@ -151,8 +153,12 @@ class Engine {
   void Resume(const InflightRecord& rec, bool cancelled = false);
   void CheckPrice(Task* t, int64_t cost);
   void TakeDueRetries();
-  void ResyncProcessing();
   void PollCancels();
+  // Lost replies (lost_replies.cc). A script whose reply was lost may have run: these
+  // bring memory back in line with what Redis holds, never by guessing either way.
+  void HandOff(Task* t);
+  void ResyncProcessing();
+  void ResyncInflight();
   // Operations (ops.cc): metrics, systemd notifications, reload.
   void StartOps();
   void StatusTick();
@@ -269,9 +275,13 @@ class Engine {
   bool started_ = false, recovered_ = false, taking_ = false, stopping_ = false, closed_ = false;
   bool heartbeat_dropped_ = false;  // stopping: P:daemon:<id> deleted, the beat stopped
   bool adopting_ = false;
-  bool resync_processing_ = false;
+  bool resync_processing_ = false;  // a take lost its reply: reread the processing list
+  // An adoption or a take of due retries lost its reply: ids in our in-flight set may
+  // have no task here. ResyncInflight() loads them (resyncing_inflight_: in progress).
+  bool resync_inflight_ = false, resyncing_inflight_ = false;
+  bool polling_cancels_ = false;    // a batch of cancels is read and not yet trimmed
   int64_t adopt_after_mono_ = 0;    // no adoption before this (see the OnUp hook)
-  bool redis_was_up_ = false;       // the command connection has been up once  // a take lost its reply: reread the processing list
+  bool redis_was_up_ = false;       // the command connection has been up once
   std::vector<std::string> adopted_unloaded_;  // adopted ids whose records are not loaded yet
   std::vector<std::string> adopted_raws_;      // adopted taken jobs, admitted after those records
   int handles_to_close_ = 0;

@@ -64,15 +64,20 @@ void Engine::DoAdmit(Task* t) {
       case AdmitOutcome::kError:
         return RetryStep(t, runway::BackoffMs(t->step_errors, 200, 5000, NoHints(), Unit()));
       case AdmitOutcome::kDuplicateRunning:
-      case AdmitOutcome::kDuplicateDone:
-        by_id_.erase(t->job.id);
+      case AdmitOutcome::kDuplicateDone: {
+        bool running = o.kind == AdmitOutcome::kDuplicateRunning;
+        if (auto it = by_id_.find(t->job.id); it != by_id_.end() && it->second == t->slot) by_id_.erase(it);
+        // Running here, says Redis, but no task here holds it: a reply that made it ours
+        // was lost. Load what our in-flight set holds (lost_replies.cc).
+        if (running && o.detail == cfg_.daemon_id && by_id_.count(t->job.id) == 0) resync_inflight_ = true;
         return FinishDuplicate(t, o);
+      }
       case AdmitOutcome::kGone:
         // Adopted by another daemon while we were cut off from Redis: it runs the job.
         spdlog::warn("job={} was adopted by another daemon before this one admitted it; letting it go", t->job.id);
         return FreeTask(t);
       case AdmitOutcome::kCancelled:
-        by_id_.erase(t->job.id);
+        if (auto it = by_id_.find(t->job.id); it != by_id_.end() && it->second == t->slot) by_id_.erase(it);
         return Fail(t, ErrorClass::kCancelled, "cancelled", "cancelled by an operator before it started", "cancelled");
       case AdmitOutcome::kOk:
         t->admitted = true;
@@ -328,20 +333,12 @@ void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
       t->attempt < cfg_.max_attempts && Wall() < t->deadline_ms) {
     spdlog::info("job={} task={} failed ({}), retrying with a new task", t->job.id, t->task_id, c.code);
     // The wait is spent in the retry set (any daemon takes the job back when due), so
-    // a backoff costs no memory here; if Redis cannot take the hand-off, it is spent
-    // here instead.
-    int64_t delay = runway::BackoffMs(t->attempt - 1, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms),
-                                      NoHints(), Unit());
-    return Settle(t, t->upstream_cost.value_or(-1), "retry", [this, delay](Task* t2) {
-      ++t2->attempt;
-      t2->attempt_reached = false;
-      t2->task_id.clear();
-      t2->running_since_mono = t2->prev_poll_mono = 0;
-      t2->prev_progress = -1;
-      t2->final_cost = 0;
-      t2->step = Step::kReserve;
-      RetryStep(t2, delay);
-    }, Wall() + delay);
+    // a backoff costs no memory here (see HandOff, lost_replies.cc).
+    t->retry_due_ms = Wall() + runway::BackoffMs(t->attempt - 1, Scaled(cfg_.retry_base_ms),
+                                                 Scaled(cfg_.retry_cap_ms), NoHints(), Unit());
+    t->step_errors = 0;
+    t->step = Step::kHandOff;
+    return HandOff(t);
   }
   Fail(t, c.error_class, c.code, c.message, c.error_class == ErrorClass::kCancelled ? "cancelled" : "failed");
 }

@@ -8,7 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <unordered_set>
+#include <memory>
 
 #include "daemon/engine.h"
 
@@ -30,7 +30,9 @@ void Engine::MaybeTake(bool tail_waited) {
   }
   if (room == 0) return;
   if (!cmd_->connected()) return;                  // OnRedisUp() calls us again
-  if (resync_processing_) return ResyncProcessing();
+  // Records before raws, as in Recover() and AdoptOrphans(): a raw whose id is a record
+  // not loaded yet would be admitted as a duplicate of itself and that record skipped.
+  if (resync_processing_) return resync_inflight_ ? void() : ResyncProcessing();
   int n = static_cast<int>(std::min<size_t>(cfg_.intake_batch, room));
   taking_ = true;
   store_->TakeBatch(n, [this, n](bool ok, std::vector<std::string> jobs) {
@@ -83,45 +85,19 @@ void Engine::OnTaken(std::string raw) {
   RunStep(t);
 }
 
-// A take whose reply was lost may have moved jobs into our processing list that no
-// task holds. Read the list back and take what nobody here accounts for. Nothing else
-// moves jobs into the list meanwhile: no take is in flight (taking_), and the list and
-// our admissions and finishes share one connection, so the snapshot is consistent
-// with every reply handled before it. Raws adopted but not loaded yet count as held.
-void Engine::ResyncProcessing() {
-  taking_ = true;
-  store_->LoadProcessing([this](bool ok, std::vector<std::string> raws) {
-    taking_ = false;
-    if (!ok) {
-      uv_timer_start(&intake_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->MaybeTake(); }, 500, 0);
-      return;
-    }
-    resync_processing_ = false;
-    std::unordered_multiset<std::string_view> held;
-    for (const Task& t : slab_)
-      if (!t.job.raw.empty() && !t.admitted) held.insert(t.job.raw);  // freed slots are empty
-    for (const auto& raw : adopted_raws_) held.insert(raw);
-    std::vector<std::string> found;
-    for (auto& raw : raws) {
-      auto it = held.find(raw);
-      if (it != held.end()) held.erase(it);
-      else found.push_back(std::move(raw));
-    }
-    if (!found.empty())
-      spdlog::warn("{} taken job(s) whose take reply was lost are in the processing list: taking them now",
-                   found.size());
-    for (auto& raw : found) OnTaken(std::move(raw));
-    MaybeTake();
-  });
-}
-
 // Due retries come back from the retry set (see ledger/scripts.h kSettle) and resume
 // like records after a restart: state "retry" counts the failed attempt as used.
 void Engine::TakeDueRetries() {
-  if (stopping_ || !recovered_ || taking_due_ || !cmd_->connected() || live_tasks_ >= cfg_.max_in_flight) return;
+  if (resync_inflight_) return ResyncInflight();  // (on this timer: see lost_replies.cc)
+  if (stopping_ || !recovered_ || taking_due_ || resyncing_inflight_ || !cmd_->connected() ||
+      live_tasks_ >= cfg_.max_in_flight)
+    return;
   taking_due_ = true;
   int budget = static_cast<int>(std::min<size_t>(100, cfg_.max_in_flight - live_tasks_));
   store_->TakeDue(Wall(), budget, [this](bool ok, std::vector<std::string> ids, std::vector<std::string> cancelled) {
+    // No reply: the script may have made due ids ours, which only our in-flight set
+    // tells now (their cancels are in their records: cancelled=1).
+    if (!ok) resync_inflight_ = true;
     if (!ok || ids.empty()) {
       taking_due_ = false;
       return;
@@ -145,6 +121,19 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
     return it == rec.fields.end() ? std::string() : it->second;
   };
   if (rec.fields.empty()) return;  // finished between SMEMBERS and HGETALL
+  if (auto it = by_id_.find(rec.id); it != by_id_.end() && slab_[it->second].admitted) {
+    // A task here holds this record already (it was loaded again after a lost reply,
+    // e.g. a retry hand-off that ran and was taken back): a second task would create a
+    // second paid task for the same attempt. The live one goes on (its next script
+    // sees the record as Redis has it); a cancel that came with the record is its.
+    Task* live = &slab_[it->second];
+    spdlog::warn("job={} is already in flight here: its record is not loaded twice", rec.id);
+    if ((cancelled || field("cancelled") == "1") && !live->outcome && live->cancel == CancelReason::kNone) {
+      live->cancel = CancelReason::kOperator;
+      if (!live->busy) Schedule(live, 0);
+    }
+    return;
+  }
   Task* t = NewTask();
   t->admitted = true;
   std::string raw = field("raw");
@@ -208,23 +197,46 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
     // settled by the next reservation it would count as never charged.
     return Settle(t, -2, "resubmit", [this](Task* t2) { AfterAdmit(t2); });
   }
-  if (cancelled)
+  if (cancelled || field("cancelled") == "1")
     return Fail(t, ErrorClass::kCancelled, "cancelled", "cancelled by an operator while waiting for a retry",
                 "cancelled");
   // Admitted (or refused, or resubmitted): go through the checks again and create.
   AfterAdmit(t);
 }
 
+// Cancels stay in our cancel list until every one of a batch is handled, then the batch
+// is trimmed; if one could not be routed (no reply), the whole batch is read again.
+// Handling one twice is harmless: a task already cancelled is skipped, and a forward
+// or a mark repeated changes nothing. At a stop nothing is trimmed, as the flags set in
+// memory are lost with the tasks: the next start reads them again.
 void Engine::PollCancels() {
-  if (stopping_ || !cmd_->connected()) return;
+  if (stopping_ || polling_cancels_ || !cmd_->connected()) return;
+  polling_cancels_ = true;
   store_->TakeCancels(100, [this](bool ok, std::vector<std::string> ids) {
-    if (!ok) return;
+    if (!ok || ids.empty()) {
+      polling_cancels_ = false;
+      return;
+    }
+    struct Batch {
+      size_t n = 0, left = 1;  // left: routings outstanding, plus this loop
+      bool failed = false;
+    };
+    auto b = std::make_shared<Batch>();
+    b->n = ids.size();
+    auto done = [this, b] {
+      if (--b->left > 0) return;
+      if (!b->failed && !stopping_) store_->AckCancels(b->n);
+      polling_cancels_ = false;
+    };
     for (const auto& id : ids) {
       auto it = by_id_.find(id);
       if (it == by_id_.end()) {
-        store_->RouteCancel(id, [id](std::string_view how) {
-          if (how == "forwarded") spdlog::info("cancel: job={} forwarded to the daemon that holds it", id);
+        ++b->left;
+        store_->RouteCancel(id, [id, b, done](std::string_view how) {
+          if (how.empty()) b->failed = true;
+          else if (how == "forwarded") spdlog::info("cancel: job={} forwarded to the daemon that holds it", id);
           else if (how == "marked") spdlog::info("cancel: job={} is not running: it will be cancelled when taken", id);
+          done();
         });
         continue;
       }
@@ -235,6 +247,7 @@ void Engine::PollCancels() {
       // A busy task sees the flag when its step completes; an idle one acts now.
       if (!t->busy) Schedule(t, 0);
     }
+    done();
   });
 }
 

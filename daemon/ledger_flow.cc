@@ -265,6 +265,10 @@ void Engine::Settle(Task* t, int64_t final_cost, const char* state, std::functio
       std::string model = t->model;
       if (Elem(r, 3) == "1") {  // the job waits in the retry set now, not here
         spdlog::debug("job={} waits in the retry set", t->job.id);
+        // An operator's cancel that came while the hand-off was on the wire: this task
+        // no longer holds the job, so the cancel goes where a waiting job's cancel goes
+        // (P:cancelreq, seen when the retry is taken), or to whoever took it meanwhile.
+        if (t->cancel == CancelReason::kOperator) store_->RouteCancel(t->job.id, [](std::string_view) {});
         FreeTask(t);
         return WakeSlotWaiter(model);
       }

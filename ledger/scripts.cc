@@ -14,6 +14,13 @@ return reserve(KEYS[1], KEYS[2], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], A
 const std::string kCreated = std::string(kLuaPreludeText) + R"lua(
 local a, j = KEYS[1], KEYS[2]
 if redis.call('HGET', j, 'daemon') ~= ARGV[1] then return {'not_owner'} end
+-- A retry after a lost reply: this task is recorded and charged already. Counting the
+-- charge again would lower the estimate by one task's cost until the next reading.
+local v = redis.call('HMGET', j, 'state', 'task_id')
+if v[1] == 'task' and v[2] == ARGV[2] then
+  local e = estimate(a)
+  return {'ok', tostring(e), '0'}
+end
 local reserved, charged = n(j, 'hold_reserved'), tonumber(ARGV[3])
 if reserved ~= 0 then redis.call('HINCRBY', a, 'reserved', -reserved) end
 redis.call('HINCRBY', a, 'charged_total', charged)
@@ -25,7 +32,15 @@ return {'ok', tostring(e), tostring(check_low(a, e))}
 
 const std::string kSettle = std::string(kLuaPreludeText) + R"lua(
 local a, j = KEYS[1], KEYS[2]
-if redis.call('HGET', j, 'daemon') ~= ARGV[1] then return {'not_owner'} end
+local owner = redis.call('HGET', j, 'daemon')
+if owner == false and ARGV[6] and ARGV[6] ~= '' and redis.call('ZSCORE', ARGV[4] .. ':retry', ARGV[5]) then
+  -- A hand-off retried after a lost reply: it ran, and the job waits in the retry set
+  -- with no owner. Answer as the first run did, so the caller lets the job go; were
+  -- it to keep the job instead, the daemon that takes it when due would create too.
+  local e = estimate(a)
+  return {'ok', tostring(e), '0', '1'}
+end
+if owner ~= ARGV[1] then return {'not_owner'} end
 settle(ARGV[4], j, tonumber(ARGV[2]))
 redis.call('HSET', j, 'state', ARGV[3], 'task_id', '')
 local queued = '0'

@@ -115,7 +115,8 @@ extern const std::string kLuaPrelude;
 extern const std::string kReserve;
 
 // A create answered with a task: the reservation becomes a charge of `charged`.
-// KEYS: account, job. ARGV: daemon, task_id, charged, attempt.
+// KEYS: account, job. ARGV: daemon, task_id, charged, attempt. Idempotent: a retry
+// after a lost reply (the record already holds this task id) changes nothing.
 // Returns {"ok", estimate, crossed_low} | {"not_owner"}.
 extern const std::string kCreated;
 
@@ -124,8 +125,9 @@ extern const std::string kCreated;
 // reservation was charged". KEYS: account, job. ARGV: daemon, final, new state, prefix,
 // and optionally id, due_ms: then, in the same step, the job leaves this daemon (its
 // record names no daemon, its id leaves our in-flight set) and waits in P:retry with
-// score due_ms (queue/scripts.h kTakeDue brings it back). Returns {"ok", estimate,
-// crossed_low, queued(0/1)} | {"not_owner"}.
+// score due_ms (queue/scripts.h kTakeDue brings it back). A hand-off retried after a
+// lost reply finds the job ownerless in P:retry and answers "ok", queued=1 again.
+// Returns {"ok", estimate, crossed_low, queued(0/1)} | {"not_owner"}.
 extern const std::string kSettle;
 
 // Applies an organization reading. KEYS: account. ARGV: balance, sent_at_ms,

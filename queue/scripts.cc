@@ -187,10 +187,21 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0
     redis.call('HSET', job, 'daemon', me)
     redis.call('SADD', KEYS[2], id)
     taken[#taken + 1] = id
-    if redis.call('DEL', prefix .. ':cancelreq:' .. id) == 1 then cancelled[#cancelled + 1] = id end
+    if redis.call('DEL', prefix .. ':cancelreq:' .. id) == 1 then
+      cancelled[#cancelled + 1] = id
+      redis.call('HSET', job, 'cancelled', '1')
+    end
   end
 end
 return {taken, cancelled}
+)lua";
+
+const std::string kTakeCancels = R"lua(
+local max = tonumber(ARGV[1])
+for _ = 1, max do
+  if not redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT') then break end
+end
+return redis.call('LRANGE', KEYS[2], -max, -1)
 )lua";
 
 // An operator's cancel for a job this daemon does not hold: forwarded to the daemon

@@ -70,8 +70,15 @@ extern const std::string kAdopt;
 // leaves the set and becomes this daemon's in-flight job in one step, so a due retry
 // is taken by exactly one daemon. KEYS: retry set, my inflight set. ARGV: now_ms, max,
 // prefix, my id. Returns {taken_ids, cancelled_ids}: an operator's cancel that arrived
-// while the job waited (P:cancelreq:<id>) is consumed and reported.
+// while the job waited (P:cancelreq:<id>) is consumed and reported, and kept in the
+// record as cancelled=1 (Resume() reads it), for a reply that is lost.
 extern const std::string kTakeDue;
+
+// Moves up to ARGV[1] operators' cancels from P:cancel into this daemon's own list
+// (where other daemons forward theirs), then returns the oldest ARGV[1] of that list
+// without removing them: the daemon trims them once handled (RPOP lost them when its
+// reply was lost). KEYS: P:cancel, P:cancel:<me>. ARGV: max. Returns the ids, newest first.
+extern const std::string kTakeCancels;
 
 // KEYS: job, cancelreq. ARGV: prefix, my id, job id. Returns "mine" | "forwarded" | "marked".
 extern const std::string kRouteCancel;

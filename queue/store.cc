@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "ledger/scripts.h"
 #include "queue/scripts.h"
 
@@ -39,7 +41,7 @@ JobStore::JobStore(RedisConn* cmd, RedisConn* blocking, Keys keys, Options opts)
 
 void JobStore::LoadScripts() {
   for (const std::string* s : {&scripts::kTakeBatch, &scripts::kAdmit, &scripts::kUpdateOwned, &scripts::kFinish,
-                               &scripts::kHeartbeat, &scripts::kAdopt, &scripts::kRouteCancel, &scripts::kTakeDue, &ledger::kReserve, &ledger::kCreated,
+                               &scripts::kHeartbeat, &scripts::kAdopt, &scripts::kRouteCancel, &scripts::kTakeDue, &scripts::kTakeCancels, &ledger::kReserve, &ledger::kCreated,
                                &ledger::kSettle, &ledger::kReconcile}) {
     cmd_->Command({"SCRIPT", "LOAD", *s}, [this, s](redisReply* r) {
       if (!IsError(r, "SCRIPT LOAD")) sha_[s] = std::string(Str(r));
@@ -165,11 +167,14 @@ void JobStore::LoadProcessing(std::function<void(bool, std::vector<std::string>)
   });
 }
 
-void JobStore::LoadInflight(std::function<void(bool, std::vector<InflightRecord>)> cb) {
+void JobStore::LoadInflight(std::function<void(bool, std::vector<InflightRecord>)> cb,
+                            std::function<bool(const std::string&)> skip) {
   std::string k = keys_.inflight();
-  cmd_->Command({"SMEMBERS", k}, [this, cb = std::move(cb)](redisReply* r) mutable {
+  cmd_->Command({"SMEMBERS", k}, [this, cb = std::move(cb), skip = std::move(skip)](redisReply* r) mutable {
     if (IsError(r, "SMEMBERS inflight")) return cb(false, {});
-    LoadRecords(Strings(r), std::move(cb));
+    std::vector<std::string> ids = Strings(r);
+    if (skip) ids.erase(std::remove_if(ids.begin(), ids.end(), skip), ids.end());
+    LoadRecords(std::move(ids), std::move(cb));
   });
 }
 
@@ -223,15 +228,17 @@ void JobStore::Adopt(int max, std::function<void(bool, std::vector<std::string>,
 
 void JobStore::TakeCancels(int max, std::function<void(bool, std::vector<std::string>)> cb) {
   std::string k1 = keys_.cancel(), k2 = keys_.my_cancel(), n = std::to_string(max);
-  auto acc = std::make_shared<std::vector<std::string>>();
-  cmd_->Command({"RPOP", k1, n}, [acc](redisReply* r) {
-    if (!IsError(r, "RPOP cancel")) *acc = Strings(r);
+  Eval(scripts::kTakeCancels, {k1, k2}, {n}, [cb = std::move(cb)](redisReply* r) {
+    if (IsError(r, "take cancels") || r->type != REDIS_REPLY_ARRAY) return cb(false, {});
+    std::vector<std::string> v = Strings(r);
+    std::reverse(v.begin(), v.end());  // oldest first
+    cb(true, std::move(v));
   });
-  cmd_->Command({"RPOP", k2, n}, [acc, cb = std::move(cb)](redisReply* r) {
-    if (IsError(r, "RPOP cancel")) return cb(false, std::move(*acc));
-    for (auto& s : Strings(r)) acc->push_back(std::move(s));
-    cb(true, std::move(*acc));
-  });
+}
+
+void JobStore::AckCancels(size_t n) {
+  std::string k = keys_.my_cancel(), end = std::to_string(-static_cast<int64_t>(n) - 1);
+  cmd_->Command({"LTRIM", k, "0", end}, [](redisReply* r) { IsError(r, "LTRIM cancel"); });
 }
 
 void JobStore::TakeDue(int64_t now_ms, int max,

@@ -131,7 +131,9 @@ class JobStore {
   void Finish(const FinishWrite& w, std::function<void(bool ok, int refund_pushed, AdmitOutcome known)> cb);
   // Recovery: this daemon's processing list, and its in-flight records.
   void LoadProcessing(std::function<void(bool ok, std::vector<std::string>)> cb);
-  void LoadInflight(std::function<void(bool ok, std::vector<InflightRecord>)> cb);
+  // `skip` (may be empty) leaves out ids whose records the caller holds already.
+  void LoadInflight(std::function<void(bool ok, std::vector<InflightRecord>)> cb,
+                    std::function<bool(const std::string& id)> skip = {});
   // The records of the given ids (pipelined HGETALLs).
   void LoadRecords(std::vector<std::string> ids, std::function<void(bool ok, std::vector<InflightRecord>)> cb);
   // Refreshes this daemon's heartbeat key (TTL ttl_ms) and its membership in P:daemons.
@@ -141,9 +143,12 @@ class JobStore {
   // Adopts up to `max` jobs of daemons whose heartbeat expired (see scripts::kAdopt).
   void Adopt(int max, std::function<void(bool ok, std::vector<std::string> adopted_ids,
                                          std::vector<std::string> taken_raws, std::vector<std::string> dead)> cb);
-  // Pops up to `max` ids from P:cancel (operators' cancel requests) and from this
-  // daemon's own P:cancel:<daemon> (requests other daemons forwarded).
+  // Up to `max` ids of this daemon's P:cancel:<daemon> (requests other daemons
+  // forwarded, and operators' requests moved there from P:cancel), oldest first, left in
+  // the list: a lost reply loses no cancel. AckCancels(n) removes the n oldest once
+  // handled (only this daemon removes from its list; forwards are pushed at the other end).
   void TakeCancels(int max, std::function<void(bool ok, std::vector<std::string>)> cb);
+  void AckCancels(size_t n);
   // kTakeDue: due retries become ours. cb(ok, taken ids, the cancelled among them).
   void TakeDue(int64_t now_ms, int max,
                std::function<void(bool ok, std::vector<std::string> taken, std::vector<std::string> cancelled)> cb);

@@ -112,6 +112,50 @@ TEST_F(LedgerScripts, SettleAppliesTheFinalCost) {
   EXPECT_EQ(Cmd({"HEXISTS", "runway:job:e", "hold_account"}).text, "0");
 }
 
+// A script whose reply was lost is run again by the daemon (flow.cc DoRecordTask,
+// lost_replies.cc HandOff): the second run must change nothing.
+TEST_F(LedgerScripts, CreatedRetriedAfterALostReplyChargesOnce) {
+  ASSERT_EQ(Reconcile(1000, 10, 0, {"gen4_turbo", "", "", ""})[0], "ok");
+  NewJob("a");
+  ASSERT_EQ(Reserve("a", 30)[0], "ok");
+  ASSERT_EQ(Created("a", 30)[0], "ok");
+  Reply again = Created("a", 30);
+  ASSERT_EQ(again[0], "ok");
+  EXPECT_EQ(again[1], "970");
+  EXPECT_EQ(N(kAcc, "charged_total"), 30);
+  EXPECT_EQ(N(kAcc, "reserved"), 0);
+  EXPECT_EQ(Estimate(), 970);
+  EXPECT_EQ(H("runway:job:a", "hold_charged"), "30");
+  EXPECT_EQ(H("runway:job:a", "task_id"), "task-a");
+}
+
+TEST_F(LedgerScripts, RetryHandOffRetriedAfterALostReplyLetsTheJobGo) {
+  ASSERT_EQ(Reconcile(1000, 10, 0, {"gen4_turbo", "", "", ""})[0], "ok");
+  NewJob("h");
+  Cmd({"SADD", "runway:inflight:d1", "h"});
+  ASSERT_EQ(Reserve("h", 30)[0], "ok");
+  ASSERT_EQ(Created("h", 30)[0], "ok");
+  auto hand_off = [&] {
+    return Eval(kSettle, {kAcc, "runway:job:h"}, {kDaemon, "30", "retry", "runway", "h", "5000"});
+  };
+  Reply first = hand_off();
+  ASSERT_EQ(first[0], "ok");
+  EXPECT_EQ(first[3], "1");
+  // The same call again (its first reply was lost): the same answer, nothing moves.
+  Reply again = hand_off();
+  ASSERT_EQ(again[0], "ok");
+  EXPECT_EQ(again[3], "1") << "queued: the caller must let the job go";
+  EXPECT_EQ(H("runway:job:h", "daemon"), "<nil>");
+  EXPECT_EQ(Cmd({"ZSCORE", "runway:retry", "h"}).text, "5000");
+  EXPECT_EQ(Cmd({"SISMEMBER", "runway:inflight:d1", "h"}).text, "0");
+  EXPECT_EQ(N(kAcc, "charged_total"), 30);
+  EXPECT_EQ(N(kAcc, "inflight:gen4_turbo"), 0);
+  // Taken by another daemon meanwhile: the late retry is not the owner.
+  Cmd({"ZREM", "runway:retry", "h"});
+  Cmd({"HSET", "runway:job:h", "daemon", "d2"});
+  EXPECT_EQ(hand_off()[0], "not_owner");
+}
+
 TEST_F(LedgerScripts, FinishOfAnotherDaemonsJobLeavesItsHold) {
   ASSERT_EQ(Reconcile(100, 10)[0], "ok");
   NewJob("j1");
