@@ -42,6 +42,15 @@ size_t LeftInRedis(harness::Redis& r) {
   return n;
 }
 
+bool Drained(harness::Stack& s, size_t n, std::chrono::milliseconds timeout) {
+  return harness::WaitFor([&] { return CountResults(s.redis()) >= n && LeftInRedis(s.redis()) == 0; }, timeout);
+}
+
+std::string RecordField(harness::Redis& r, const std::string& id, const std::string& field) {
+  auto v = r.Cmd({"HGET", "runway:job:" + id, field});
+  return v && v->type == REDIS_REPLY_STRING ? std::string(v->str, v->len) : std::string();
+}
+
 std::string Audit::Summary() const {
   std::ostringstream o;
   o << "jobs " << jobs << ", results " << results << " (succeeded " << succeeded << ", failed " << failed

@@ -147,6 +147,10 @@ std::string DescribeMissing(harness::Stack& s, const std::vector<JobSpec>& jobs,
 size_t CountResults(harness::Redis& r);
 // Keys left under runway:processing:*, runway:inflight:*, runway:job:* plus runway:jobs' length.
 size_t LeftInRedis(harness::Redis& r);
+// Waits until n results are in runway:results and nothing is left (LeftInRedis).
+bool Drained(harness::Stack& s, size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+// A field of job `id`'s record, "" when there is none.
+std::string RecordField(harness::Redis& r, const std::string& id, const std::string& field);
 
 // ------------------------------------------------------------------ logs
 

@@ -26,15 +26,6 @@ std::string Sha(Stack& s, const std::string& script) {
   return r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : std::string();
 }
 
-bool Drained(Stack& s, size_t n, std::chrono::milliseconds t = 30s) {
-  return WaitFor([&] { return CountResults(s.redis()) >= n && LeftInRedis(s.redis()) == 0; }, t);
-}
-
-std::string Field(Stack& s, const std::string& id, const char* field) {
-  auto r = s.redis().Cmd({"HGET", "runway:job:" + id, field});
-  return r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : std::string();
-}
-
 // The job's record (without its raw), its membership of d's in-flight set and of the
 // retry set, and the results so far: where a job without a result is stuck.
 std::string Where(Stack& s, const std::string& id, const std::string& d) {
@@ -162,7 +153,7 @@ TEST(LostReply, CancelPollKeepsTheCancel) {
   const int64_t seed = 5656;
   const std::string job = MakeJob("m6", "image_to_video", "gen4_turbo", 5, 26, seed, "x sim:secs=400", "");
   s.redis().Push("runway:jobs", job);
-  ASSERT_TRUE(WaitFor([&] { return Field(s, "m6", "state") == "task"; }, 20s)) << d.Tail();
+  ASSERT_TRUE(WaitFor([&] { return RecordField(s.redis(), "m6", "state") == "task"; }, 20s)) << d.Tail();
   // The poll names P:cancel as one whole argument; nothing else the daemon sends does.
   proxy.ArmDrop("\r\nrunway:cancel\r\n");
   s.redis().Push("runway:cancel", "m6");

@@ -31,10 +31,6 @@ std::string Body(int64_t seed) {
          ",\"promptImage\":\"https://cdn.example.com/a.jpg\",\"ratio\":\"1280:720\",\"duration\":5}";
 }
 
-bool Drained(Stack& s, size_t n, std::chrono::milliseconds t = 30s) {
-  return WaitFor([&] { return CountResults(s.redis()) >= n && LeftInRedis(s.redis()) == 0; }, t);
-}
-
 void StopClean(FaultDaemons& d, const std::string& id) {
   EXPECT_EQ(d.Stop(id), 0) << d.Tail();
   EXPECT_TRUE(ProcessProblems(d.log_path(id)).empty()) << d.Tail();

@@ -18,21 +18,21 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool Drained(Stack& s, size_t n, std::chrono::milliseconds t = 30s) {
-  return WaitFor([&] { return CountResults(s.redis()) >= n && LeftInRedis(s.redis()) == 0; }, t);
-}
-
-std::string StateOf(Stack& s, const std::string& id) {
-  auto r = s.redis().Cmd({"HGET", "runway:job:" + id, "state"});
-  return r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : std::string();
-}
-
-// Starts redis-server and a simulator whose every answer is held `slow_ms`.
-void StartSlowStack(Stack& s, int slow_ms) {
+// redis-server, a simulator whose every answer is held `slow_ms`, and daemon d1 with
+// job `id` (seed `seed`) pushed; returns the job once its create is on the wire (the
+// record says create_sent, and the create goes out right after that write).
+std::string StartWithACreateOnTheWire(Stack& s, FaultDaemons& d, int slow_ms, const std::string& id, int64_t seed) {
   s.StartRedis();
   SimOptions so;
   so.extra_toml = "[chaos]\nslow_rate = 1.0\nslow_ms = " + std::to_string(slow_ms) + "\n";
   s.StartSim(so);
+  d.Start("d1");
+  EXPECT_TRUE(d.WaitReady("d1")) << d.Tail();
+  const std::string job = MakeJob(id, "image_to_video", "gen4_turbo", 5, 26, seed);
+  s.redis().Push("runway:jobs", job);
+  EXPECT_TRUE(WaitFor([&] { return RecordField(s.redis(), id, "state") == "create_sent"; }, 20s)) << d.Tail();
+  std::this_thread::sleep_for(100ms);
+  return job;
 }
 
 }  // namespace
@@ -44,17 +44,12 @@ void StartSlowStack(Stack& s, int slow_ms) {
 // on_unknown_outcome (the default: a failed outcome_unknown result with its refund).
 TEST(Stop, PastTheGraceASentCreateStaysUnknownAndIsNeverSentAgain) {
   Stack s("stop_grace");
-  StartSlowStack(s, 3000);
   FaultDaemons d(s);
-  d.Start("d1");
-  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
   const int64_t seed = 5555;
-  const std::string job = MakeJob("m5", "image_to_video", "gen4_turbo", 5, 26, seed);
-  s.redis().Push("runway:jobs", job);
-  ASSERT_TRUE(WaitFor([&] { return StateOf(s, "m5") == "create_sent"; }, 20s)) << d.Tail();
-  std::this_thread::sleep_for(300ms);  // the POST is on the wire; its answer is held 3 s
+  const std::string job = StartWithACreateOnTheWire(s, d, 3000, "m5", seed);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   EXPECT_EQ(d.Stop("d1"), 0) << d.Tail();
-  EXPECT_EQ(StateOf(s, "m5"), "create_sent") << d.Tail();
+  EXPECT_EQ(RecordField(s.redis(), "m5", "state"), "create_sent") << d.Tail();
   std::this_thread::sleep_for(2s);  // the simulator answers the first create: the task exists
   d.Start("d1");
   ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
@@ -73,15 +68,10 @@ TEST(Stop, PastTheGraceASentCreateStaysUnknownAndIsNeverSentAgain) {
 // the stopping daemon's answer was then fenced off: a paid task nobody polled.
 TEST(Stop, APeerDoesNotAdoptAJobWhoseCreateIsOnTheWire) {
   Stack s("stop_peer");
-  StartSlowStack(s, 500);
   FaultDaemons d(s);
-  d.Start("d1");
-  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
   const int64_t seed = 5454;
-  const std::string job = MakeJob("m4", "image_to_video", "gen4_turbo", 5, 26, seed);
-  s.redis().Push("runway:jobs", job);
-  ASSERT_TRUE(WaitFor([&] { return StateOf(s, "m4") == "create_sent"; }, 20s)) << d.Tail();
-  std::this_thread::sleep_for(100ms);  // the POST is on the wire; its answer is held 0.5 s
+  const std::string job = StartWithACreateOnTheWire(s, d, 500, "m4", seed);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   d.proc("d1").Signal(SIGTERM);
   d.Start("d2");
   ASSERT_TRUE(d.WaitReady("d2")) << d.Tail();
