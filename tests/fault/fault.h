@@ -203,6 +203,18 @@ class RedisProxy {
   bool cut_ = false;  // the armed needle cuts (partition) instead of dropping a reply
 };
 
+// The setup of every lost-reply test: redis-server and runway-sim started, a RedisProxy
+// in front of Redis, and daemons that talk to Redis through it.
+struct ProxiedStack {
+  explicit ProxiedStack(const std::string& name);
+  harness::Stack s;
+  RedisProxy proxy;  // on s's redis-server, started by the constructor first
+  FaultDaemons d;
+  // Starts daemon `id` with `o` (its redis_port replaced by the proxy's) and waits
+  // for it to be ready.
+  bool StartDaemon(const std::string& id, FaultDaemonOptions o = {});
+};
+
 // ------------------------------------------------------------------ upstream
 
 // POSTs a create straight to the simulator with the test key (as a daemon would).

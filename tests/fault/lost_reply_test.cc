@@ -48,16 +48,13 @@ std::string Where(Stack& s, const std::string& id, const std::string& d) {
 // not keep the job in memory while Redis has let it go: its own kTakeDue takes the job
 // back when due, and two copies would both create attempt 2. Exactly 2 tasks.
 TEST(LostReply, SettleHandOffRunsOneTaskPerAttempt) {
-  Stack s("lost_settle");
-  s.StartRedis();
-  s.StartSim();
-  RedisProxy proxy(s.redis_port());
-  FaultDaemons d(s);
+  ProxiedStack p("lost_settle");
+  Stack& s = p.s;
+  RedisProxy& proxy = p.proxy;
+  FaultDaemons& d = p.d;
   FaultDaemonOptions o;
-  o.redis_port = proxy.port();
   o.extra_toml = "[jobs]\nmax_attempts = 2\nretry_base_ms = 20000\n";  // due 1 s later (time_scale 0.05)
-  d.Start("d1", o);
-  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ASSERT_TRUE(p.StartDaemon("d1", o)) << d.Tail();
   const std::string settle_sha = Sha(s, runwayd::ledger::kSettle);
   ASSERT_FALSE(settle_sha.empty());
   const int64_t seed = 5151;
@@ -82,15 +79,11 @@ TEST(LostReply, SettleHandOffRunsOneTaskPerAttempt) {
 // in-flight set, but the reply is lost. d2 keeps beating, so nobody else adopts it: d2
 // itself must load it and run it to a result.
 TEST(LostReply, AdoptLoadsTheAdoptedJobs) {
-  Stack s("lost_adopt");
-  s.StartRedis();
-  s.StartSim();
-  RedisProxy proxy(s.redis_port());
-  FaultDaemons d(s);
-  FaultDaemonOptions o;
-  o.redis_port = proxy.port();
-  d.Start("d2", o);
-  ASSERT_TRUE(d.WaitReady("d2")) << d.Tail();
+  ProxiedStack p("lost_adopt");
+  Stack& s = p.s;
+  RedisProxy& proxy = p.proxy;
+  FaultDaemons& d = p.d;
+  ASSERT_TRUE(p.StartDaemon("d2")) << d.Tail();
   const std::string sha = Sha(s, runwayd::scripts::kAdopt);
   const int64_t seed = 5252;
   const std::string job = MakeJob("m2", "image_to_video", "gen4_turbo", 5, 26, seed, "a calm sea", "");
@@ -110,15 +103,11 @@ TEST(LostReply, AdoptLoadsTheAdoptedJobs) {
 // A job waits in the retry set, due now. d1's kTakeDue makes it d1's, but the reply is
 // lost: d1 must load it from its in-flight set and run attempt 2 to a result.
 TEST(LostReply, TakeDueLoadsTheTakenRetry) {
-  Stack s("lost_takedue");
-  s.StartRedis();
-  s.StartSim();
-  RedisProxy proxy(s.redis_port());
-  FaultDaemons d(s);
-  FaultDaemonOptions o;
-  o.redis_port = proxy.port();
-  d.Start("d1", o);
-  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ProxiedStack p("lost_takedue");
+  Stack& s = p.s;
+  RedisProxy& proxy = p.proxy;
+  FaultDaemons& d = p.d;
+  ASSERT_TRUE(p.StartDaemon("d1")) << d.Tail();
   const std::string sha = Sha(s, runwayd::scripts::kTakeDue);
   const int64_t seed = 5353;
   const std::string job = MakeJob("m3", "image_to_video", "gen4_turbo", 5, 26, seed, "a calm sea", "");
@@ -141,15 +130,11 @@ TEST(LostReply, TakeDueLoadsTheTakenRetry) {
 // that read the cancel is lost. The read must not have consumed it: the next poll
 // cancels the task (the job would otherwise run 20 s and succeed).
 TEST(LostReply, CancelPollKeepsTheCancel) {
-  Stack s("lost_cancel");
-  s.StartRedis();
-  s.StartSim();
-  RedisProxy proxy(s.redis_port());
-  FaultDaemons d(s);
-  FaultDaemonOptions o;
-  o.redis_port = proxy.port();
-  d.Start("d1", o);
-  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ProxiedStack p("lost_cancel");
+  Stack& s = p.s;
+  RedisProxy& proxy = p.proxy;
+  FaultDaemons& d = p.d;
+  ASSERT_TRUE(p.StartDaemon("d1")) << d.Tail();
   const int64_t seed = 5656;
   const std::string job = MakeJob("m6", "image_to_video", "gen4_turbo", 5, 26, seed, "x sim:secs=400", "");
   s.redis().Push("runway:jobs", job);

@@ -147,5 +147,20 @@ void RedisProxy::Loop() {
   for (auto& p : pairs) close_pair(p);
 }
 
+namespace {
+int StartedRedisPort(harness::Stack& s) {
+  s.StartRedis();
+  s.StartSim();
+  return s.redis_port();
+}
+}  // namespace
+
+ProxiedStack::ProxiedStack(const std::string& name) : s(name), proxy(StartedRedisPort(s)), d(s) {}
+
+bool ProxiedStack::StartDaemon(const std::string& id, FaultDaemonOptions o) {
+  o.redis_port = proxy.port();
+  d.Start(id, o);
+  return d.WaitReady(id);
+}
 
 }  // namespace fault

@@ -111,15 +111,11 @@ TEST(Repro, RestartWithResubmitSettlesTheLostCreateAsCharged) {
 // processing list) but its reply was lost with the connection. The job must still run
 // once and end in one result, not in a "duplicate of itself" failure without refund.
 TEST(Repro, AdmitReplyLostStillRunsTheJobOnce) {
-  Stack s("repro_admit");
-  s.StartRedis();
-  s.StartSim();
-  RedisProxy proxy(s.redis_port());
-  FaultDaemons d(s);
-  FaultDaemonOptions o;
-  o.redis_port = proxy.port();
-  d.Start("d1", o);
-  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ProxiedStack p("repro_admit");
+  Stack& s = p.s;
+  RedisProxy& proxy = p.proxy;
+  FaultDaemons& d = p.d;
+  ASSERT_TRUE(p.StartDaemon("d1")) << d.Tail();
   const auto jobs = MakeJobs(1, 6000);
   proxy.ArmDrop("runway:replayed:" + jobs[0].id);  // only the admit script names this key
   s.redis().Push("runway:jobs", jobs[0].json);
@@ -137,15 +133,11 @@ TEST(Repro, AdmitReplyLostStillRunsTheJobOnce) {
 // process them: a taken job is in Redis until its outcome is written, and nothing but
 // a restart reads the processing list today.
 TEST(Repro, TakeReplyLostDoesNotStrandJobs) {
-  Stack s("repro_take");
-  s.StartRedis();
-  s.StartSim();
-  RedisProxy proxy(s.redis_port());
-  FaultDaemons d(s);
-  FaultDaemonOptions o;
-  o.redis_port = proxy.port();
-  d.Start("d1", o);
-  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ProxiedStack p("repro_take");
+  Stack& s = p.s;
+  RedisProxy& proxy = p.proxy;
+  FaultDaemons& d = p.d;
+  ASSERT_TRUE(p.StartDaemon("d1")) << d.Tail();
   const auto jobs = MakeJobs(5, 7000);
   proxy.ArmDrop("runway:jobs");  // the next take (batch script or BLMOVE) loses its reply
   std::vector<std::string> argv = {"LPUSH", "runway:jobs"};
@@ -164,15 +156,11 @@ TEST(Repro, TakeReplyLostDoesNotStrandJobs) {
 // but its reply was lost. Sending it again must not push a second result (the refund
 // is guarded by its marker; the result and the dead letter are not).
 TEST(Repro, FinishReplyLostForAnInvalidJobWritesOneResult) {
-  Stack s("repro_finish");
-  s.StartRedis();
-  s.StartSim();
-  RedisProxy proxy(s.redis_port());
-  FaultDaemons d(s);
-  FaultDaemonOptions o;
-  o.redis_port = proxy.port();
-  d.Start("d1", o);
-  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ProxiedStack p("repro_finish");
+  Stack& s = p.s;
+  RedisProxy& proxy = p.proxy;
+  FaultDaemons& d = p.d;
+  ASSERT_TRUE(p.StartDaemon("d1")) << d.Tail();
   proxy.ArmDrop("runway:refunded:bad1");  // never admitted: only its finish names this key
   s.redis().Push("runway:jobs",
                  R"({"v":1,"id":"bad1","endpoint":"teleport","body":{"model":"x"},"charged":10,"user":"u1"})");
@@ -224,15 +212,11 @@ TEST(Repro, ReconnectsWithinTheBackoffCapAfterRedisComesBack) {
 // runs it. When d1 is reconnected it must let the job go: one result, not a second
 // "duplicate of a job in flight" failure for a job that did run (and was charged).
 TEST(Repro, PartitionedDaemonLetsAnAdoptedTakenJobGo) {
-  Stack s("repro_partition");
-  s.StartRedis();
-  s.StartSim();
-  RedisProxy proxy(s.redis_port());
-  FaultDaemons d(s);
-  FaultDaemonOptions o1;
-  o1.redis_port = proxy.port();
-  d.Start("d1", o1);
-  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ProxiedStack p("repro_partition");
+  Stack& s = p.s;
+  RedisProxy& proxy = p.proxy;
+  FaultDaemons& d = p.d;
+  ASSERT_TRUE(p.StartDaemon("d1")) << d.Tail();
   const auto jobs = MakeJobs(1, 9000);
   proxy.ArmCut("runway:replayed:" + jobs[0].id);  // d1's admission of the job never arrives
   s.redis().Push("runway:jobs", jobs[0].json);
