@@ -7,8 +7,10 @@
 // one pipelined burst for the gauges and the STATUS= line. SIGHUP re-reads the
 // configuration file with the same command-line overrides; a bad file is refused
 // with one log line and the running configuration stays. Reload changes accounts
-// (keys, priorities, thresholds, limits), prices, polling and log level; the Redis
-// address, prefix and daemon id need a restart and are reported as such.
+// (keys, priorities, thresholds, limits), prices, polling, the job, retry and dedup
+// settings and the log level; what is built into connections, the HTTP engine or
+// intake at start (Redis, daemon.*, upstream transport, metrics address) needs a
+// restart, and a reload that changes it names it in a warning (docs/operations.md).
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
