@@ -183,6 +183,9 @@ void Report(const std::string& json);
 //   ArmCut(needle): the next client chunk that contains it is NOT forwarded, and the
 //     proxy partitions its clients from Redis: every connection is closed and new
 //     ones are closed as soon as accepted, until Heal().
+//   ArmHold(needle): the next client chunk that contains it is forwarded, and the
+//     server's replies on that connection are held back until Release(): the command
+//     ran, and the client learns it late (everything after it on that connection waits).
 class RedisProxy {
  public:
   explicit RedisProxy(int upstream_port);
@@ -190,6 +193,8 @@ class RedisProxy {
   int port() const { return port_; }
   void ArmDrop(const std::string& needle);
   void ArmCut(const std::string& needle);
+  void ArmHold(const std::string& needle);
+  void Release();
   void Heal() { partitioned_ = false; }
   bool fired() const { return fired_.load(); }
 
@@ -197,10 +202,10 @@ class RedisProxy {
   void Loop();
   int upstream_, port_ = 0, listen_fd_ = -1, wake_[2] = {-1, -1};
   std::thread th_;
-  std::atomic<bool> stop_{false}, fired_{false}, partitioned_{false};
+  std::atomic<bool> stop_{false}, fired_{false}, partitioned_{false}, holding_{false};
   std::mutex mu_;
   std::string needle_;
-  bool cut_ = false;  // the armed needle cuts (partition) instead of dropping a reply
+  enum class Act { kDrop, kCut, kHold } act_ = Act::kDrop;  // what the armed needle does
 };
 
 // The setup of every lost-reply test: redis-server and runway-sim started, a RedisProxy

@@ -1,7 +1,8 @@
 // tests/fault/redis_proxy.cc — fault.h's RedisProxy: a TCP relay between the daemons
-// and redis-server, one thread, poll(2). An armed needle either swallows the reply to
-// the command that carries it (the command ran; the client never learns it) or
-// partitions every client from Redis before the command is forwarded, until Heal().
+// and redis-server, one thread, poll(2). An armed needle swallows the reply to the
+// command that carries it (the command ran; the client never learns it), holds that
+// connection's replies back until Release(), or partitions every client from Redis
+// before the command is forwarded, until Heal().
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -45,19 +46,31 @@ RedisProxy::~RedisProxy() {
 void RedisProxy::ArmDrop(const std::string& needle) {
   std::lock_guard<std::mutex> l(mu_);
   needle_ = needle;
-  cut_ = false;
+  act_ = Act::kDrop;
 }
 
 void RedisProxy::ArmCut(const std::string& needle) {
   std::lock_guard<std::mutex> l(mu_);
   needle_ = needle;
-  cut_ = true;
+  act_ = Act::kCut;
+}
+
+void RedisProxy::ArmHold(const std::string& needle) {
+  std::lock_guard<std::mutex> l(mu_);
+  needle_ = needle;
+  act_ = Act::kHold;
+}
+
+void RedisProxy::Release() {
+  holding_ = false;
+  (void)!write(wake_[1], "x", 1);  // the loop polls the held server socket again
 }
 
 void RedisProxy::Loop() {
   struct Pair {
     int c = -1, s = -1;
     bool drop = false;  // swallow the next server bytes, then cut the connection
+    bool hold = false;  // leave the server's bytes unread while holding_
   };
   std::vector<Pair> pairs;
   char buf[65536];
@@ -79,9 +92,13 @@ void RedisProxy::Loop() {
     std::vector<pollfd> fds = {{listen_fd_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
     for (auto& p : pairs) {
       fds.push_back({p.c, POLLIN, 0});
-      fds.push_back({p.s, POLLIN, 0});
+      fds.push_back({p.s, static_cast<short>(p.hold && holding_ ? 0 : POLLIN), 0});
     }
     if (poll(fds.data(), fds.size(), 200) < 0) continue;
+    if (fds[1].revents & POLLIN) {
+      char drain[64];
+      (void)!read(wake_[0], drain, sizeof drain);
+    }
     const size_t polled = pairs.size();  // pairs accepted below have no pollfd yet
     for (size_t i = 0; i < polled; ++i) {
       Pair& p = pairs[i];
@@ -100,8 +117,9 @@ void RedisProxy::Loop() {
           std::lock_guard<std::mutex> l(mu_);
           if (!needle_.empty() && chunk.find(needle_) != std::string_view::npos) {
             needle_.clear();
-            if (cut_) cut = true;
-            else p.drop = true;
+            if (act_ == Act::kCut) cut = true;
+            else if (act_ == Act::kDrop) p.drop = true;
+            else p.hold = holding_ = true;
             fired_ = true;
           }
         }
@@ -115,7 +133,7 @@ void RedisProxy::Loop() {
           continue;
         }
       }
-      if (p.s >= 0 && (ps.revents & (POLLIN | POLLHUP | POLLERR))) {
+      if (p.s >= 0 && !(p.hold && holding_) && (ps.revents & (POLLIN | POLLHUP | POLLERR))) {
         ssize_t n = recv(p.s, buf, sizeof buf, 0);
         if (n <= 0 || p.drop) {  // the reply is lost with the connection
           close_pair(p);

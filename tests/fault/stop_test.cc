@@ -1,11 +1,12 @@
-// tests/fault/stop_test.cc — SIGTERM while a create is on the wire.
+// tests/fault/stop_test.cc — SIGTERM while a create is on the wire, or about to be.
 //
 // A stop must not turn a create that went out into one that "certainly did not
 // happen", and must not hand the job to another daemon while its answer may still
 // come: either would end with a second paid task, or with a task that exists and is
-// charged while the job was refunded as an unknown outcome. The simulator's `slow`
-// chaos holds every answer (the task is created at once, the response comes later),
-// which makes the window as wide as the test needs.
+// charged while the job was refunded as an unknown outcome. Nor may it leave a job
+// marked "create_sent" when no create went out. The simulator's `slow` chaos holds
+// every answer (the task is created at once, the response comes later), and
+// RedisProxy::ArmHold holds a Redis reply: each makes its window as wide as needed.
 // Found by review on 2026-12-07; docs/reliability.md lists them with the fixes.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -80,6 +81,38 @@ TEST(Stop, APeerDoesNotAdoptAJobWhoseCreateIsOnTheWire) {
   EXPECT_EQ(d.Stop("d2"), 0);
   const Audit a = AuditRun(s, {{"m4", seed, 26, job}});
   EXPECT_EQ(a.outcome_unknown, 0u) << a.Summary() << "\n" << JobLogLines(s.dir(), {"m4"}) << d.Tail(3000);
+  EXPECT_EQ(a.succeeded, 1u) << a.Summary();
+  EXPECT_EQ(a.creations, 1) << a.Summary();
+  EXPECT_TRUE(a.ok()) << a.Summary();
+}
+
+// SIGTERM while the admission (which reserves the credits and marks the job
+// "create_sent") is in Redis and its reply on the way: the reply comes while stopping,
+// and the create must not go out then. Before the fix the record was left
+// "create_sent" with no create sent, and the next start ended the job outcome_unknown
+// (refunded, though nothing was made). Now the reservation is given back ("refused"),
+// and the next start runs the job: one task, a success.
+TEST(Stop, AReservationAnsweredWhileStoppingIsGivenBack) {
+  ProxiedStack p("stop_reserve");
+  FaultDaemons& d = p.d;
+  ASSERT_TRUE(p.StartDaemon("d1")) << d.Tail();
+  const int64_t seed = 5353;
+  const std::string job = MakeJob("m3", "image_to_video", "gen4_turbo", 5, 26, seed);
+  p.proxy.ArmHold("runway:replayed:m3");  // kAdmit, the only command that names this key
+  p.s.redis().Push("runway:jobs", job);
+  ASSERT_TRUE(WaitFor([&] { return p.proxy.fired(); }, 10s)) << d.Tail();
+  ASSERT_TRUE(WaitFor([&] { return RecordField(p.s.redis(), "m3", "state") == "create_sent"; }, 10s)) << d.Tail();
+  d.proc("d1").Signal(SIGTERM);
+  ASSERT_TRUE(WaitFor([&] { return CountLines(d.log_path("d1"), "stopping: ") > 0; }, 10s)) << d.Tail();
+  p.proxy.Release();
+  EXPECT_EQ(d.proc("d1").Wait(10s), 0) << d.Tail();
+  EXPECT_EQ(RecordField(p.s.redis(), "m3", "state"), "refused") << d.Tail();
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ASSERT_TRUE(Drained(p.s, 1, 30s)) << d.Tail();
+  EXPECT_EQ(d.Stop("d1"), 0);
+  const Audit a = AuditRun(p.s, {{"m3", seed, 26, job}});
+  EXPECT_EQ(a.outcome_unknown, 0u) << a.Summary() << "\n" << JobLogLines(p.s.dir(), {"m3"}) << d.Tail(3000);
   EXPECT_EQ(a.succeeded, 1u) << a.Summary();
   EXPECT_EQ(a.creations, 1) << a.Summary();
   EXPECT_TRUE(a.ok()) << a.Summary();
