@@ -16,25 +16,30 @@ ShellRun Ctl(const Stack& s, const std::vector<std::string>& args, const std::st
   return RunShell(cmd, s.dir(), input);
 }
 
+// C0 (but the line feeds), DEL, or a C1 control in UTF-8 (0xC2 0x80..0x9F).
 bool HasControl(const std::string& s) {
-  for (unsigned char c : s)
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
     if ((c < 0x20 && c != '\n') || c == 0x7f) return true;
+    if (c == 0xC2 && i + 1 < s.size() && (static_cast<unsigned char>(s[i + 1]) & 0xE0) == 0x80) return true;
+  }
   return false;
 }
 
 }  // namespace
 
 // A refund event echoes the producer's `user` (any string): an escape sequence in it
-// would set the terminal's title and clear the screen of whoever runs `runwayctl job`.
+// would set the terminal's title and clear the screen of whoever runs `runwayctl job`
+// (ESC sequences, and the one-byte CSI U+009B that some terminals act on too).
 TEST(RunwayCtlInput, RefundUserAndReasonAreNotPrintedRaw) {
   Stack s("ctl-input-esc");
   s.StartRedis();
   s.redis().Push("runway:refunds",
                  "{\"v\":1,\"refund_id\":\"jobEsc\",\"id\":\"jobEsc\",\"user\":\"u\\u001b]0;owned\\u0007\\u001b[2J\","
-                 "\"credits\":5,\"reason\":\"invalid_job\\u001b[31m\",\"meta\":null}");
+                 "\"credits\":5,\"reason\":\"invalid_job\\u001b[31m\\u009b2J\",\"meta\":null}");
   ShellRun r = Ctl(s, {"job", "jobEsc"});
   ASSERT_EQ(r.rc, 0) << r;
-  EXPECT_NE(r.out.find("refund of 5 credits to u\\x1B]0;owned\\x07\\x1B[2J (invalid_job\\x1B[31m)"),
+  EXPECT_NE(r.out.find("refund of 5 credits to u\\x1B]0;owned\\x07\\x1B[2J (invalid_job\\x1B[31m\\u009B2J)"),
             std::string::npos)
       << r;
   EXPECT_FALSE(HasControl(r.out)) << r;

@@ -141,7 +141,8 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-// Shown in tables for control characters and oversized values of ids and reasons.
+// Shown in tables for control characters and oversized values of ids and reasons:
+// C0 controls and DEL as \xNN, C1 controls (UTF-8) as \u00NN, cut after `max` bytes.
 std::string Printable(std::string_view s, size_t max = 200);
 
 // ---- commands (one file each) --------------------------------------------------------

@@ -85,14 +85,21 @@ std::string Ago(int64_t ms, int64_t now_ms) {
 
 std::string Printable(std::string_view s, size_t max) {
   std::string out;
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
     if (out.size() >= max) {
       out += "...";
       break;
     }
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    char b[8];
     if (c < 0x20 || c == 0x7f) {
-      char b[8];
       snprintf(b, sizeof b, "\\x%02X", c);
+      out += b;
+    } else if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+      // A C1 control in UTF-8 (U+0080..U+009F): some terminals act on them (U+009B is
+      // CSI, the escape sequences' introducer), as on ESC.
+      snprintf(b, sizeof b, "\\u%04X", static_cast<unsigned char>(s[++i]));
       out += b;
     } else {
       out += static_cast<char>(c);
