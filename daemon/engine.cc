@@ -192,9 +192,20 @@ Task* Engine::NewTask() {
   return t;
 }
 
-void Engine::FreeTask(Task* t) {
+void Engine::ForgetId(const Task* t) {
   auto it = by_id_.find(t->job.id);
   if (it != by_id_.end() && it->second == t->slot) by_id_.erase(it);
+}
+
+void Engine::CancelByOperator(Task* t) {
+  if (t->outcome || t->cancel != CancelReason::kNone) return;
+  spdlog::info("job={} task={} cancel requested by an operator", t->job.id, t->task_id);
+  t->cancel = CancelReason::kOperator;
+  if (!t->busy) Schedule(t, 0);
+}
+
+void Engine::FreeTask(Task* t) {
+  ForgetId(t);
   uint32_t slot = t->slot, gen = t->gen + 1;
   slab_[slot] = Task{};  // releases the job's memory now
   slab_[slot].gen = gen;

@@ -66,7 +66,7 @@ void Engine::DoAdmit(Task* t) {
       case AdmitOutcome::kDuplicateRunning:
       case AdmitOutcome::kDuplicateDone: {
         bool running = o.kind == AdmitOutcome::kDuplicateRunning;
-        if (auto it = by_id_.find(t->job.id); it != by_id_.end() && it->second == t->slot) by_id_.erase(it);
+        ForgetId(t);
         // Running here, says Redis, but no task here holds it: a reply that made it ours
         // was lost. Load what our in-flight set holds (lost_replies.cc).
         if (running && o.detail == cfg_.daemon_id && by_id_.count(t->job.id) == 0) resync_inflight_ = true;
@@ -77,7 +77,7 @@ void Engine::DoAdmit(Task* t) {
         spdlog::warn("job={} was adopted by another daemon before this one admitted it; letting it go", t->job.id);
         return FreeTask(t);
       case AdmitOutcome::kCancelled:
-        if (auto it = by_id_.find(t->job.id); it != by_id_.end() && it->second == t->slot) by_id_.erase(it);
+        ForgetId(t);
         return Fail(t, ErrorClass::kCancelled, "cancelled", "cancelled by an operator before it started", "cancelled");
       case AdmitOutcome::kOk:
         t->admitted = true;

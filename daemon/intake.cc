@@ -121,17 +121,14 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
     return it == rec.fields.end() ? std::string() : it->second;
   };
   if (rec.fields.empty()) return;  // finished between SMEMBERS and HGETALL
+  const bool cancel_requested = cancelled || field("cancelled") == "1";  // (kTakeDue keeps it in the record)
   if (auto it = by_id_.find(rec.id); it != by_id_.end() && slab_[it->second].admitted) {
     // A task here holds this record already (it was loaded again after a lost reply,
     // e.g. a retry hand-off that ran and was taken back): a second task would create a
     // second paid task for the same attempt. The live one goes on (its next script
     // sees the record as Redis has it); a cancel that came with the record is its.
-    Task* live = &slab_[it->second];
     spdlog::warn("job={} is already in flight here: its record is not loaded twice", rec.id);
-    if ((cancelled || field("cancelled") == "1") && !live->outcome && live->cancel == CancelReason::kNone) {
-      live->cancel = CancelReason::kOperator;
-      if (!live->busy) Schedule(live, 0);
-    }
+    if (cancel_requested) CancelByOperator(&slab_[it->second]);
     return;
   }
   Task* t = NewTask();
@@ -197,7 +194,7 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
     // settled by the next reservation it would count as never charged.
     return Settle(t, -2, "resubmit", [this](Task* t2) { AfterAdmit(t2); });
   }
-  if (cancelled || field("cancelled") == "1")
+  if (cancel_requested)
     return Fail(t, ErrorClass::kCancelled, "cancelled", "cancelled by an operator while waiting for a retry",
                 "cancelled");
   // Admitted (or refused, or resubmitted): go through the checks again and create.
@@ -240,12 +237,7 @@ void Engine::PollCancels() {
         });
         continue;
       }
-      Task* t = &slab_[it->second];
-      if (t->outcome || t->cancel != CancelReason::kNone) continue;
-      spdlog::info("job={} task={} cancel requested by an operator", id, t->task_id);
-      t->cancel = CancelReason::kOperator;
-      // A busy task sees the flag when its step completes; an idle one acts now.
-      if (!t->busy) Schedule(t, 0);
+      CancelByOperator(&slab_[it->second]);
     }
     done();
   });
