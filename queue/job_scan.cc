@@ -159,14 +159,14 @@ std::string Echo(std::string_view s) {
     cut = true;
   }
   std::string out = "\"";
+  const std::string_view head = s.substr(0, n);
   for (size_t i = 0; i < n; ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
+    const size_t control = ControlAt(head, i);
+    if (control == 1) {
       out += fmt::format("\\x{:02x}", c);
-    } else if (c == 0xC2 && i + 1 < n && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
-               static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
-      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(s[i + 1]));
-      ++i;
+    } else if (control == 2) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(s[++i]));
     } else if (c == '"' || c == '\\') {
       out += '\\';
       out += static_cast<char>(c);
@@ -180,14 +180,8 @@ std::string Echo(std::string_view s) {
 }
 
 bool HasControl(std::string_view s) {
-  for (size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) return true;
-    if (c == 0xC2 && i + 1 < s.size()) {
-      const auto d = static_cast<unsigned char>(s[i + 1]);
-      if (d >= 0x80 && d <= 0x9F) return true;
-    }
-  }
+  for (size_t i = 0; i < s.size(); ++i)
+    if (ControlAt(s, i) != 0) return true;
   return false;
 }
 

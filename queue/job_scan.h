@@ -1,5 +1,7 @@
 // queue/job_scan.h — the first pass of ParseJob, and the text helpers both passes use.
-// Internal to queue/job.cc and queue/job_scan.cc: not part of queue/'s API (job.h is).
+// Internal to queue/ (job.cc, job_body.cc, job_scan.cc): not part of queue/'s API
+// (job.h is). runwayctl's Printable shares ControlAt, so that what the daemon quotes as
+// a control character and what runwayctl escapes on a terminal are the same set.
 //
 // ParseJob (queue/job.cc) reads a job with two passes of simdjson On-Demand over one
 // padded copy. The first, ScanDocument, proves the document can be trusted before any
@@ -29,6 +31,18 @@ constexpr size_t kEchoBytes = 64;    // input bytes quoted in an error
 // Quotes at most kEchoBytes bytes of `s` for an error message: one line, control
 // characters shown as \xNN (C1 controls as \u00NN), cut on a character boundary.
 std::string Echo(std::string_view s);
+
+// The length of the control character at s[i]: 1 for a C0 control or DEL, 2 for a C1
+// control in UTF-8 (0xC2 then 0x80..0x9F; its code point is s[i + 1]), else 0.
+inline size_t ControlAt(std::string_view s, size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  if (c < 0x20 || c == 0x7f) return 1;
+  if (c == 0xC2 && i + 1 < s.size()) {
+    const auto d = static_cast<unsigned char>(s[i + 1]);
+    if (d >= 0x80 && d <= 0x9F) return 2;
+  }
+  return 0;
+}
 
 // True when `s` (valid UTF-8) holds a C0 control, DEL or a C1 control character.
 bool HasControl(std::string_view s);

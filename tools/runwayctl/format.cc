@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "queue/job_scan.h"
 #include "tools/runwayctl/ctl.h"
 
 namespace runwayctl {
@@ -91,14 +92,14 @@ std::string Printable(std::string_view s, size_t max) {
       break;
     }
     const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t control = runwayd::job_parse::ControlAt(s, i);
     char b[8];
-    if (c < 0x20 || c == 0x7f) {
+    if (control == 1) {
       snprintf(b, sizeof b, "\\x%02X", c);
       out += b;
-    } else if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
-               static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
-      // A C1 control in UTF-8 (U+0080..U+009F): some terminals act on them (U+009B is
-      // CSI, the escape sequences' introducer), as on ESC.
+    } else if (control == 2) {
+      // A C1 control (U+0080..U+009F): some terminals act on them (U+009B is CSI, the
+      // escape sequences' introducer), as on ESC.
       snprintf(b, sizeof b, "\\u%04X", static_cast<unsigned char>(s[++i]));
       out += b;
     } else {
