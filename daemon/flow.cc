@@ -240,16 +240,15 @@ void Engine::DoRecordTask(Task* t) {
   });
 }
 
+// A cancel (an operator's, or the deadline's) is sent only after a look at the task:
+// DELETE also deletes a task that has finished, and one that finished since the last
+// poll was charged, so deleting it would throw away a paid output and refund the user
+// for it. A finished task's outcome stands; a live one is cancelled (OnTaskAnswer).
 void Engine::DoPoll(Task* t) {
-  if (t->cancel != CancelReason::kNone && !t->cancel_sent) {
-    t->step = Step::kCancel;
-    return DoCancel(t);
-  }
   if (t->cancel == CancelReason::kNone && Wall() >= t->deadline_ms) {
-    spdlog::warn("job={} task={} deadline passed: cancelling upstream", t->job.id, t->task_id);
+    spdlog::warn("job={} task={} deadline passed: cancelling upstream unless it has finished", t->job.id,
+                 t->task_id);
     t->cancel = CancelReason::kDeadline;
-    t->step = Step::kCancel;
-    return DoCancel(t);
   }
   Account* acct = t->account;
   if (acct->slow_until_ms > Mono()) return Schedule(t, acct->slow_until_ms - Mono());
@@ -297,9 +296,10 @@ void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
   if (!runway::IsTerminal(a.status)) {
     if (a.status == runway::TaskStatus::kRunning && t->running_since_mono == 0) t->running_since_mono = now;
     if (a.estimated_credits) t->estimated = a.estimated_credits;
-    if (t->cancel_sent) {  // DELETE said 404 but the task lives: send it again
-      t->cancel_sent = false;
+    if (t->cancel != CancelReason::kNone) {
       t->step = Step::kCancel;
+      if (!t->cancel_sent) return DoCancel(t);
+      t->cancel_sent = false;  // DELETE said 404 but the task lives: send it again
       return RetryStep(t, Scaled(1000));
     }
     runway::PollInput in;

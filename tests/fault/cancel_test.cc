@@ -1,0 +1,105 @@
+// tests/fault/cancel_test.cc — cancels (an operator's, or the deadline's) in the windows
+// where the daemon does not see the task as it is.
+//
+//   * A finished task that the daemon has not polled yet: Runway's DELETE deletes a
+//     finished task too, and a finished task was charged. Cancelling it would throw
+//     away a paid output and refund the user for it; its outcome must stand.
+//   * A job this daemon holds in Redis but has not loaded (between a lost reply and
+//     the resync, or until the next start): kRouteCancel answered "mine" and the
+//     cancel was dropped. It must reach the job when it is loaded, in every state.
+// Both tests failed before their fixes (DoPoll looks before a DELETE; kRouteCancel
+// keeps a "mine" cancel in the record and Resume honours it).
+#include <gtest/gtest.h>
+
+#include "fault.h"
+
+using namespace harness;
+using namespace fault;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The result event of job `id`, "" if none.
+std::string ResultOf(Stack& s, const std::string& id) {
+  for (const std::string& r : s.redis().List("runway:results"))
+    if (r.find("\"id\":\"" + id + "\"") != std::string::npos) return r;
+  return "";
+}
+
+bool Has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+// Both tasks end at once (sim:secs=0), and the daemon's first poll comes 10 s after
+// the create. Meanwhile an operator cancels c1, and c2's deadline (1 s) passes. Both
+// tasks had already succeeded: both jobs must succeed, with no refund.
+TEST(Cancel, AFinishedTaskIsNotDeletedByALateCancel) {
+  ProxiedStack p("cancel_finished");
+  Stack& s = p.s;
+  FaultDaemons& d = p.d;
+  FaultDaemonOptions o;
+  o.extra_toml = "[polling]\nmin_interval_ms = 200000\nfirst_poll_ms = 200000\n";  // 10 s at time_scale 0.05
+  ASSERT_TRUE(p.StartDaemon("d1", o)) << d.Tail();
+  const std::string c1 = MakeJob("c1", "image_to_video", "gen4_turbo", 5, 26, 7101, "x sim:secs=0", "");
+  const std::string c2 = MakeJob("c2", "image_to_video", "gen4_turbo", 5, 26, 7102, "x sim:secs=0", ",\"deadline_s\":1");
+  s.redis().Push("runway:jobs", c1);
+  s.redis().Push("runway:jobs", c2);
+  ASSERT_TRUE(WaitFor([&] {
+    return RecordField(s.redis(), "c1", "state") == "task" && RecordField(s.redis(), "c2", "state") == "task";
+  }, 10s)) << d.Tail();
+  std::this_thread::sleep_for(1500ms);  // both tasks finished upstream; c2's deadline passed
+  ASSERT_EQ(CountResults(s.redis()), 0u) << "the first poll must come later for this test to mean anything";
+  s.redis().Push("runway:cancel", "c1");
+  ASSERT_TRUE(Drained(s, 2, 30s)) << d.Tail(3000);
+  const std::string r1 = ResultOf(s, "c1"), r2 = ResultOf(s, "c2");
+  EXPECT_TRUE(Has(r1, "\"status\":\"succeeded\"")) << r1 << "\n" << JobLogLines(s.dir(), {"c1"});
+  EXPECT_TRUE(Has(r2, "\"status\":\"succeeded\"")) << r2 << "\n" << JobLogLines(s.dir(), {"c2"});
+  EXPECT_EQ(s.redis().Int({"LLEN", "runway:refunds"}), 0);
+  EXPECT_EQ(d.Stop("d1"), 0);
+  const Audit a = AuditRun(s, {{"c1", 7101, 26, c1}, {"c2", 7102, 26, c2}});
+  EXPECT_TRUE(a.ok()) << a.Summary();
+}
+
+// d1 is running when two records naming it appear in Redis that it has not loaded (as
+// a lost kAdopt or kTakeDue reply leaves them): u1 admitted, no task yet; u2 with a
+// live task. An operator cancels both while d1 holds them unloaded, then d1 restarts
+// and loads them. Both must end cancelled: no task for u1, u2's task cancelled.
+TEST(Cancel, ACancelForAJobNotLoadedYetReachesItWhenLoaded) {
+  ProxiedStack p("cancel_unloaded");
+  Stack& s = p.s;
+  FaultDaemons& d = p.d;
+  ASSERT_TRUE(p.StartDaemon("d1")) << d.Tail();
+  const std::string u1 = MakeJob("u1", "image_to_video", "gen4_turbo", 5, 26, 7201, "a calm sea", "");
+  const std::string u2 = MakeJob("u2", "image_to_video", "gen4_turbo", 5, 26, 7202, "a calm sea sim:secs=400", "");
+  std::string answer;
+  const std::string body2 = "{\"model\":\"gen4_turbo\",\"promptText\":\"a calm sea sim:secs=400\",\"seed\":7202,"
+                            "\"promptImage\":\"https://cdn.example.com/a.jpg\",\"ratio\":\"1280:720\",\"duration\":5}";
+  ASSERT_EQ(SimCreate(s, "image_to_video", body2, &answer), 200) << answer;
+  const size_t at = answer.find("\"id\":\"");
+  ASSERT_NE(at, std::string::npos) << answer;
+  const std::string task = answer.substr(at + 6, answer.find('"', at + 6) - at - 6);
+  const std::string now = std::to_string(WallMs());
+  s.redis().Cmd({"HSET", "runway:job:u1", "raw", u1, "daemon", "d1", "state", "admitted", "taken_at", now,
+                 "attempt", "0"});
+  s.redis().Cmd({"HSET", "runway:job:u2", "raw", u2, "daemon", "d1", "state", "task", "taken_at", now, "attempt",
+                 "1", "account", "main", "model", "gen4_turbo", "submitted_at", now, "task_id", task, "estimated",
+                 "25"});
+  s.redis().Cmd({"SADD", "runway:inflight:d1", "u1", "u2"});
+  s.redis().Push("runway:cancel", "u1");
+  s.redis().Push("runway:cancel", "u2");
+  ASSERT_TRUE(WaitFor([&] {
+    return s.redis().Int({"LLEN", "runway:cancel"}) == 0 && s.redis().Int({"LLEN", "runway:cancel:d1"}) == 0;
+  }, 10s)) << d.Tail();
+  EXPECT_EQ(CountResults(s.redis()), 0u) << "d1 has not loaded them";
+  EXPECT_EQ(d.Stop("d1"), 0);
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ASSERT_TRUE(Drained(s, 2, 30s)) << d.Tail(3000);
+  const std::string r1 = ResultOf(s, "u1"), r2 = ResultOf(s, "u2");
+  EXPECT_TRUE(Has(r1, "\"status\":\"cancelled\"")) << r1 << "\n" << JobLogLines(s.dir(), {"u1"});
+  EXPECT_TRUE(Has(r2, "\"status\":\"cancelled\"")) << r2 << "\n" << JobLogLines(s.dir(), {"u2"});
+  EXPECT_EQ(d.Stop("d1"), 0);
+  const Audit a = AuditRun(s, {{"u1", 7201, 26, u1}, {"u2", 7202, 26, u2}});
+  EXPECT_EQ(a.creations, 1) << "u2's task only: " << a.Summary();
+  EXPECT_EQ(a.refunds, 2u) << a.Summary();
+}
