@@ -169,6 +169,12 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
   if (t->holds_slot) InFlight(t, +1);
   int64_t deadline_s = t->job.deadline_s.value_or(cfg_.default_deadline_s);
   t->deadline_ms = t->taken_at_ms + deadline_s * 1000;
+  if (cancel_requested) {
+    // Honoured in every state: a live task is cancelled after a look (DoPoll), a
+    // resubmit stops before its create (DoReserve), a waiting job ends below.
+    spdlog::info("job={} task={} cancel requested by an operator", t->job.id, t->task_id);
+    t->cancel = CancelReason::kOperator;
+  }
   if (state == "task" && !t->task_id.empty()) {
     if (t->account == nullptr)
       return Fail(t, ErrorClass::kAccountUnusable, "account_removed",
@@ -195,7 +201,9 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
     return Settle(t, -2, "resubmit", [this](Task* t2) { AfterAdmit(t2); });
   }
   if (cancel_requested)
-    return Fail(t, ErrorClass::kCancelled, "cancelled", "cancelled by an operator while waiting for a retry",
+    return Fail(t, ErrorClass::kCancelled, "cancelled",
+                state == "retry" ? "cancelled by an operator while waiting for a retry"
+                                 : "cancelled by an operator before a task was created",
                 "cancelled");
   // Admitted (or refused, or resubmitted): go through the checks again and create.
   AfterAdmit(t);
@@ -229,10 +237,19 @@ void Engine::PollCancels() {
       auto it = by_id_.find(id);
       if (it == by_id_.end()) {
         ++b->left;
-        store_->RouteCancel(id, [id, b, done](std::string_view how) {
-          if (how.empty()) b->failed = true;
-          else if (how == "forwarded") spdlog::info("cancel: job={} forwarded to the daemon that holds it", id);
-          else if (how == "marked") spdlog::info("cancel: job={} is not running: it will be cancelled when taken", id);
+        store_->RouteCancel(id, [this, id, b, done](std::string_view how) {
+          if (how.empty()) {
+            b->failed = true;
+          } else if (how == "forwarded") {
+            spdlog::info("cancel: job={} forwarded to the daemon that holds it", id);
+          } else if (how == "marked") {
+            spdlog::info("cancel: job={} is not running: it will be cancelled when taken", id);
+          } else if (how == "mine") {
+            // Ours in Redis, not loaded here when the poll looked (a lost reply's
+            // resync, or loaded since): the record keeps the cancel for Resume().
+            if (auto it2 = by_id_.find(id); it2 != by_id_.end()) CancelByOperator(&slab_[it2->second]);
+            else spdlog::info("cancel: job={} is this daemon's but not loaded yet: cancelled when loaded", id);
+          }
           done();
         });
         continue;

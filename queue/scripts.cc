@@ -209,7 +209,10 @@ return redis.call('LRANGE', KEYS[2], -max, -1)
 const std::string kRouteCancel = R"lua(
 local owner = redis.call('HGET', KEYS[1], 'daemon')
 if owner then
-  if owner == ARGV[2] then return 'mine' end
+  if owner == ARGV[2] then
+    redis.call('HSET', KEYS[1], 'cancelled', '1')
+    return 'mine'
+  end
   redis.call('LPUSH', ARGV[1] .. ':cancel:' .. owner, ARGV[3])
   return 'forwarded'
 end

@@ -81,6 +81,9 @@ extern const std::string kTakeDue;
 extern const std::string kTakeCancels;
 
 // KEYS: job, cancelreq. ARGV: prefix, my id, job id. Returns "mine" | "forwarded" | "marked".
+// "mine": the record names this daemon, which has no task for it in memory (it is
+// loaded after a lost reply, or at the next start): the cancel is kept in the record
+// as cancelled=1, which Resume() honours in every state.
 extern const std::string kRouteCancel;
 
 }  // namespace runwayd::scripts
