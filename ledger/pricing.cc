@@ -73,13 +73,15 @@ bool Is720Ratio(std::string_view ratio) {
 PriceTable PriceTable::Defaults() {
   PriceTable t;
   // Runway's defaults when the body has no duration: 10 s for gen4_turbo and
-  // gen3a_turbo, 8 s for the veo models, 5 s otherwise.
+  // gen3a_turbo, 8 s for the veo models, 5 s otherwise. act_two has no duration: its
+  // output is as long as its reference video (3 to 30 s), which the daemon does not
+  // read, so it reserves the longest (never under-reserve; estimatedCost corrects it).
   t.Set("gen4_turbo", PerSecond(5, 10));
   t.Set("gen3a_turbo", PerSecond(5, 10));
   t.Set("gen4.5", PerSecond(12, 5));
   t.Set("gen4_aleph", PerSecond(15, 5));
   t.Set("aleph2", PerSecond(28, 5, /*minimum=*/56));
-  t.Set("act_two", PerSecond(5, 5));
+  t.Set("act_two", PerSecond(5, 30));
   t.Set("veo3", PerSecond(40, 8));
   t.Set("veo3.1", WithAudio(20, 40, 8));
   t.Set("veo3.1_fast", WithAudio(10, 15, 8));

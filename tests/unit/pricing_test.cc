@@ -52,7 +52,7 @@ TEST(Pricing, MissingDurationUsesRunwaysDefault) {
   EXPECT_EQ(Cost(Video("veo3.1_fast")), 120);  // 8 s, audio on by default
   EXPECT_EQ(Cost(Video("gen4.5")), 60);        // 5 s
   EXPECT_EQ(Cost(Video("gen4_aleph")), 75);    // 5 s
-  EXPECT_EQ(Cost(Video("act_two")), 25);       // 5 s
+  EXPECT_EQ(Cost(Video("act_two")), 150);      // 30 s: the longest reference video
 }
 
 TEST(Pricing, AudioFlagChangesTheVeo31Rates) {
