@@ -98,7 +98,9 @@ local function reserve(a, j, name, model, cost, attempt, now, body, prefix)
   redis.call('HSET', j, 'hold_account', name, 'hold_model', model, 'hold_reserved', cost, 'hold_charged', 0,
              'hold_slot', '1', 'state', 'create_sent', 'attempt', attempt, 'account', name, 'model', model,
              'submitted_at', now, 'task_id', '')
-  if body ~= '' then redis.call('HSET', j, 'body', body) end
+  -- '' is the producer's own body: a fallback's, left by an earlier attempt, would be
+  -- resumed (after a restart or from the retry set) under this attempt's model.
+  if body ~= '' then redis.call('HSET', j, 'body', body) else redis.call('HDEL', j, 'body') end
   e = estimate(a)
   return {'ok', tostring(e), tostring(check_low(a, e))}
 end
@@ -113,7 +115,8 @@ extern const std::string kLuaPrelude;
 // Reserve cost + one slot + one daily generation on an account for a job, and mark the
 // job "create_sent" in the same step (the create goes out right after).
 // KEYS: account, job. ARGV: daemon, account name, model, cost, attempt, submitted_at, body
-// ('' = unchanged), prefix. A hold the job still has (an earlier kReserve whose reply was
+// (a fallback model's; '' = the producer's: a fallback's left by an earlier attempt is
+// removed), prefix. A hold the job still has (an earlier kReserve whose reply was
 // lost) is released first. Returns {"ok", estimate, crossed_low} | {"credit"|"slot"|"daily"|
 // "disabled"|"unknown"|"short", estimate} | {"not_owner"}.
 extern const std::string kReserve;

@@ -194,6 +194,25 @@ TEST_F(LedgerScripts, ReserveRetriedAfterALostReplyIsNotRefusedByItsOwnHold) {
   EXPECT_EQ(H("runway:job:s", "hold_account"), "<nil>");
 }
 
+// A fallback's reservation stores the fallback's body in the record (a restart or the
+// retry set resumes with it). A later attempt back on the producer's model (the credit
+// wait restores it) reserves with body '': the fallback's body must not stay, or the
+// next resume would send it (another model) under the producer's model, its slot and
+// its price.
+TEST_F(LedgerScripts, ReservationWithoutAFallbackLeavesNoFallbackBody) {
+  ASSERT_EQ(Reconcile(1000, 10, 0, {"gen4_turbo", "", "", ""})[0], "ok");
+  NewJob("f");
+  ASSERT_EQ(Eval(kReserve, {kAcc, "runway:job:f"},
+                 {kDaemon, "main", "gen3a_turbo", "50", "1", "1000", "{\"model\":\"gen3a_turbo\"}", "runway"})[0],
+            "ok");
+  EXPECT_EQ(H("runway:job:f", "body"), "{\"model\":\"gen3a_turbo\"}");
+  ASSERT_EQ(Created("f", 50)[0], "ok");
+  ASSERT_EQ(Settle("f", 0, "retry")[0], "ok");
+  ASSERT_EQ(Reserve("f", 50, "gen4_turbo")[0], "ok");  // attempt 2, the producer's model
+  EXPECT_EQ(H("runway:job:f", "model"), "gen4_turbo");
+  EXPECT_EQ(H("runway:job:f", "body"), "<nil>") << "the fallback's body outlived its reservation";
+}
+
 // The first reservation made by the admission itself (queue's kAdmit with an account):
 // the same bookkeeping as kReserve, and a retry of the same admission (a lost reply,
 // same token) answers with the reservation already made instead of making a second.
