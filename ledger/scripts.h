@@ -79,6 +79,10 @@ end
 -- Reserves cost + one slot + one daily generation of model on account a for job j and
 -- marks the job create_sent, or says why not. The caller checked that j is its own.
 local function reserve(a, j, name, model, cost, attempt, now, body, prefix)
+  -- A hold the job still has is one its daemon does not know of (the reply of an earlier
+  -- kReserve was lost, and the daemon asks again): nothing will use it. Released first,
+  -- so it cannot refuse the job the credit and the slot it holds itself.
+  settle(prefix, j, 0)
   local v = redis.call('HMGET', a, 'disabled', 'balance', 'short', 'limit:' .. model, 'inflight:' .. model,
                       'daily_limit:' .. model, 'daily:' .. model)
   if v[1] == '1' then return {'disabled', '0'} end
@@ -88,14 +92,15 @@ local function reserve(a, j, name, model, cost, attempt, now, body, prefix)
   if e < cost then return {'credit', tostring(e)} end
   if v[4] and num(v[5]) >= tonumber(v[4]) then return {'slot', tostring(e)} end
   if v[6] and num(v[7]) >= tonumber(v[6]) then return {'daily', tostring(e)} end
-  settle(prefix, j, 0)  -- a stale hold of this job (never expected) must not leak
   redis.call('HINCRBY', a, 'reserved', cost)
   redis.call('HINCRBY', a, 'inflight:' .. model, 1)
   redis.call('HINCRBY', a, 'daily:' .. model, 1)
   redis.call('HSET', j, 'hold_account', name, 'hold_model', model, 'hold_reserved', cost, 'hold_charged', 0,
              'hold_slot', '1', 'state', 'create_sent', 'attempt', attempt, 'account', name, 'model', model,
              'submitted_at', now, 'task_id', '')
-  if body ~= '' then redis.call('HSET', j, 'body', body) end
+  -- '' is the producer's own body: a fallback's, left by an earlier attempt, would be
+  -- resumed (after a restart or from the retry set) under this attempt's model.
+  if body ~= '' then redis.call('HSET', j, 'body', body) else redis.call('HDEL', j, 'body') end
   e = estimate(a)
   return {'ok', tostring(e), tostring(check_low(a, e))}
 end
@@ -110,7 +115,9 @@ extern const std::string kLuaPrelude;
 // Reserve cost + one slot + one daily generation on an account for a job, and mark the
 // job "create_sent" in the same step (the create goes out right after).
 // KEYS: account, job. ARGV: daemon, account name, model, cost, attempt, submitted_at, body
-// ('' = unchanged), prefix. Returns {"ok", estimate, crossed_low} | {"credit"|"slot"|"daily"|
+// (a fallback model's; '' = the producer's: a fallback's left by an earlier attempt is
+// removed), prefix. A hold the job still has (an earlier kReserve whose reply was
+// lost) is released first. Returns {"ok", estimate, crossed_low} | {"credit"|"slot"|"daily"|
 // "disabled"|"unknown"|"short", estimate} | {"not_owner"}.
 extern const std::string kReserve;
 

@@ -7,7 +7,8 @@
 // a job Redis let go (a second paid task) nor forgets one Redis gave it (no result):
 //   * kSettle's retry hand-off: one task per attempt (LostReply.SettleHandOff...);
 //   * kAdopt and kTakeDue: the jobs they made ours are loaded and end in a result;
-//   * the cancel poll: an operator's cancel is not lost with the reply.
+//   * the cancel poll: an operator's cancel is not lost with the reply;
+//   * kReserve: the job is not refused for the slot or credit its lost hold took.
 // Each test failed before its fix (daemon/lost_replies.cc, kSettle, kTakeCancels).
 #include <gtest/gtest.h>
 
@@ -149,4 +150,39 @@ TEST(LostReply, CancelPollKeepsTheCancel) {
   EXPECT_NE(results[0].find("\"status\":\"cancelled\""), std::string::npos) << results[0];
   EXPECT_EQ(s.redis().Int({"LLEN", "runway:cancel:d1"}), 0) << "a handled cancel is removed";
   EXPECT_EQ(d.Stop("d1"), 0);
+}
+
+// Attempt 1 fails (INTERNAL); attempt 2 is reserved by kReserve (the first reservation
+// rode on kAdmit), whose reply is lost. With max_concurrent 1, the job's own lost hold
+// is the slot its retried kReserve waits for: it must not wait for itself (it waited
+// until its deadline, with nothing in flight), but create attempt 2 at once.
+TEST(LostReply, ReserveRetriedIsNotRefusedByItsOwnHold) {
+  ProxiedStack p("lost_reserve");
+  Stack& s = p.s;
+  RedisProxy& proxy = p.proxy;
+  FaultDaemons& d = p.d;
+  FaultDaemonOptions o;
+  // Due 0.1 s later (time_scale 0.05); no reading after the first one rewrites the limit.
+  o.extra_toml = "[jobs]\nmax_attempts = 2\nretry_base_ms = 2000\n[ledger]\nreconcile_interval_s = 3600\n";
+  ASSERT_TRUE(p.StartDaemon("d1", o)) << d.Tail();
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"HEXISTS", "runway:account:main", "balance"}) == 1; }, 10s));
+  s.redis().Cmd({"HSET", "runway:account:main", "limit:gen4_turbo", "1"});
+  const std::string sha = Sha(s, runwayd::ledger::kReserve);
+  ASSERT_FALSE(sha.empty());
+  const int64_t seed = 5757;
+  const std::string job = MakeJob("m7", "image_to_video", "gen4_turbo", 5, 26, seed, "sim:fail=INTERNAL", "");
+  proxy.ArmDrop(sha);
+  s.redis().Push("runway:jobs", job);
+  ASSERT_TRUE(WaitFor([&] { return proxy.fired(); }, 20s)) << d.Tail();
+  EXPECT_TRUE(Drained(s, 1, 20s)) << Where(s, "m7", "d1") << d.Tail(3000);
+  EXPECT_EQ(d.Stop("d1"), 0);
+  const Audit a = AuditRun(s, {{"m7", seed, 26, job}});
+  EXPECT_EQ(a.creations, 2) << a.Summary();
+  EXPECT_TRUE(a.ok()) << a.Summary();
+  auto field = [&](const char* f) {
+    auto r = s.redis().Cmd({"HGET", "runway:account:main", f});
+    return r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : std::string("0");
+  };
+  EXPECT_EQ(field("inflight:gen4_turbo"), "0");
+  EXPECT_EQ(field("reserved"), "0");
 }

@@ -166,6 +166,53 @@ TEST_F(LedgerScripts, FinishOfAnotherDaemonsJobLeavesItsHold) {
   EXPECT_EQ(H("runway:job:j1", "hold_reserved"), "25");
 }
 
+// kReserve ran but its reply was lost (RedisConn answers NULL for a command that ran
+// before the connection died): the daemon holds nothing in memory and runs kReserve
+// again. The job's own hold, which nothing will ever use, must not count against it:
+// otherwise it is refused for the credit or the slot it holds itself, and waits (for
+// a slot, or for credit until it fails insufficient_credits) with nothing in flight.
+TEST_F(LedgerScripts, ReserveRetriedAfterALostReplyIsNotRefusedByItsOwnHold) {
+  ASSERT_EQ(Reconcile(100, 10, 0, {"gen4_turbo", "1", "", ""})[0], "ok");  // max_concurrent 1
+  NewJob("c");
+  ASSERT_EQ(Reserve("c", 60)[0], "ok");  // the reply is lost
+  Reply again = Reserve("c", 60);
+  EXPECT_EQ(again[0], "ok") << "refused for its own 60 credits: " << again[0];
+  EXPECT_EQ(N(kAcc, "reserved"), 60) << "reserved once";
+  EXPECT_EQ(N(kAcc, "inflight:gen4_turbo"), 1);
+  ASSERT_EQ(Finish("c", 0).text, "0");
+  NewJob("s");
+  ASSERT_EQ(Reserve("s", 10)[0], "ok");  // the reply is lost
+  again = Reserve("s", 10);
+  EXPECT_EQ(again[0], "ok") << "refused for its own slot: " << again[0];
+  EXPECT_EQ(N(kAcc, "reserved"), 10);
+  EXPECT_EQ(N(kAcc, "inflight:gen4_turbo"), 1);
+  // Refused for another reason, the retry still gives the lost hold back.
+  Cmd({"HSET", kAcc, "short", "1"});
+  EXPECT_EQ(Reserve("s", 10)[0], "short");
+  EXPECT_EQ(N(kAcc, "reserved"), 0);
+  EXPECT_EQ(N(kAcc, "inflight:gen4_turbo"), 0);
+  EXPECT_EQ(H("runway:job:s", "hold_account"), "<nil>");
+}
+
+// A fallback's reservation stores the fallback's body in the record (a restart or the
+// retry set resumes with it). A later attempt back on the producer's model (the credit
+// wait restores it) reserves with body '': the fallback's body must not stay, or the
+// next resume would send it (another model) under the producer's model, its slot and
+// its price.
+TEST_F(LedgerScripts, ReservationWithoutAFallbackLeavesNoFallbackBody) {
+  ASSERT_EQ(Reconcile(1000, 10, 0, {"gen4_turbo", "", "", ""})[0], "ok");
+  NewJob("f");
+  ASSERT_EQ(Eval(kReserve, {kAcc, "runway:job:f"},
+                 {kDaemon, "main", "gen3a_turbo", "50", "1", "1000", "{\"model\":\"gen3a_turbo\"}", "runway"})[0],
+            "ok");
+  EXPECT_EQ(H("runway:job:f", "body"), "{\"model\":\"gen3a_turbo\"}");
+  ASSERT_EQ(Created("f", 50)[0], "ok");
+  ASSERT_EQ(Settle("f", 0, "retry")[0], "ok");
+  ASSERT_EQ(Reserve("f", 50, "gen4_turbo")[0], "ok");  // attempt 2, the producer's model
+  EXPECT_EQ(H("runway:job:f", "model"), "gen4_turbo");
+  EXPECT_EQ(H("runway:job:f", "body"), "<nil>") << "the fallback's body outlived its reservation";
+}
+
 // The first reservation made by the admission itself (queue's kAdmit with an account):
 // the same bookkeeping as kReserve, and a retry of the same admission (a lost reply,
 // same token) answers with the reservation already made instead of making a second.

@@ -1,6 +1,7 @@
 // tests/integration/runwayctl_input_test.cc — runwayctl facing what producers wrote,
 // against a real redis-server: text from a job never reaches the terminal raw, and
-// `enqueue` refuses every id the daemon would only answer as a duplicate.
+// `enqueue` refuses every id the daemon would only answer as a duplicate; and what
+// `accounts` shows as the estimate is the one the ledger's scripts decide with.
 #include <gtest/gtest.h>
 
 #include "harness.h"
@@ -63,4 +64,22 @@ TEST(RunwayCtlInput, EnqueueRefusesAnIdWaitingForARetry) {
   EXPECT_EQ(Ctl(s, {"enqueue", "--force", "-"}, job).rc, 0);
   EXPECT_EQ(Ctl(s, {"enqueue", "-"}, MakeJob("fresh", "image_to_video", "gen4_turbo", 5, 26, 2)).rc, 0);
   EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 2);
+}
+
+// Returned credits are not in the ledger's estimate until a reading shows them
+// (ledger/scripts.h estimate()): an operator shown them would see credit the daemons
+// refuse to spend. balance 100, 20 reserved, 20 charged and 10 returned since the
+// reading: the ledger's estimate is 60, not 70.
+TEST(RunwayCtlInput, AccountsShowsTheLedgersEstimate) {
+  Stack s("ctl-input-estimate");
+  s.StartRedis();
+  s.redis().Cmd({"HSET", "runway:account:main", "balance", "100", "reserved", "20", "charged_total", "30",
+                 "charged_base", "10", "returned_total", "15", "returned_base", "5", "estimate", "60"});
+  ShellRun r = Ctl(s, {"accounts", "--json"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("\"estimate\":60,"), std::string::npos) << r;
+  r = Ctl(s, {"accounts"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find(" 60 "), std::string::npos) << r;
+  EXPECT_EQ(r.out.find(" 70 "), std::string::npos) << r;
 }

@@ -78,8 +78,8 @@ std::vector<Account> LoadAccounts(Redis& r, const Globals& g) {
     a.low_threshold = a.Int("low_threshold");
     if (a.balance) {
       auto n = [&](const char* f) { return a.Int(f).value_or(0); };
-      a.estimate = *a.balance - n("reserved") - (n("charged_total") - n("charged_base")) +
-                   (n("returned_total") - n("returned_base"));
+      // Returned credits are not in it: the ledger waits for a reading to show them.
+      a.estimate = *a.balance - n("reserved") - (n("charged_total") - n("charged_base"));
     } else {
       a.estimate = a.Int("estimate");
     }
