@@ -196,6 +196,7 @@ void Engine::Reload() {
   cfg_.default_deadline_s = next.default_deadline_s;
   cfg_.no_refund_classes = next.no_refund_classes;
   cfg_.log_level = next.log_level;
+  cfg_.log_format = next.log_format;
   // Read where they are used (each parse, create, retry, poll budget and finish):
   // jobs in flight simply meet the new values at their next step.
   cfg_.poll_rps_per_account = next.poll_rps_per_account;
