@@ -1,0 +1,28 @@
+// tests/integration/upstream_answers_test.cc — answers from Runway that are well-formed
+// JSON but lie: a cost no task could have, a poll answered about another task. The
+// simulator's hooks sim:report_cost=N and sim:other_id make them (sim/state.h); what
+// is charged upstream does not change. Shared setup and helpers: upstream_env.h.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "upstream_env.h"
+
+using namespace harness;
+using namespace upstream_env;
+using namespace std::chrono_literals;
+
+// estimatedCost and cost of 1e17 credits. The ledger's kCreated received the figure,
+// Lua turned it into a double that HINCRBY refused ("not an integer"), and the daemon
+// retried the script forever: the job never polled and never ended. Such a figure is
+// now "unknown": the estimate stays the price table's and the job succeeds.
+TEST(Upstream, AnImplausibleCostDoesNotStopTheJob) {
+  Env e("hugecost");
+  ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
+  e.r().Push("runway:jobs", Job("hc1", 901, "x sim:secs=2 sim:report_cost=100000000000000000"));
+  ASSERT_TRUE(WaitResult(e.r(), "hc1", 30s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "hc1");
+  EXPECT_EQ(r.status, "succeeded") << r.error_message;
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_EQ(SimStatsOf(e.s).Made(901), 1);
+}
