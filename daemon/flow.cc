@@ -268,7 +268,8 @@ void Engine::DoPoll(Task* t) {
   Send("tasks_get", Request(t->account, "GET", "/v1/tasks/" + t->task_id),
               [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
     FIND_OR_RETURN(t, slot, gen);
-    runway::Classification c = runway::ClassifyExchange({runway::Phase::kPoll, r.transport, r.status, r.body});
+    runway::Classification c =
+        runway::ClassifyExchange({runway::Phase::kPoll, r.transport, r.status, r.body, t->task_id});
     if (c.slow_account) {
       Account* a = t->account;
       a->slow_until_ms = Mono() + runway::BackoffMs(a->slow_level++, Scaled(1000), Scaled(30000), r.hints, Unit());
@@ -285,6 +286,8 @@ void Engine::DoPoll(Task* t) {
                                       "cancelled upstream", t->cancel == CancelReason::kOperator ? "cancelled" : "failed");
       return Fail(t, ErrorClass::kUpstreamFailure, "task_not_found", "the task disappeared upstream (deleted elsewhere)");
     }
+    if (c.verdict == runway::Verdict::kRetrySame && r.status == 200)
+      spdlog::warn("job={} task={} poll not used: {}", t->job.id, t->task_id, c.message);
     if (c.verdict == runway::Verdict::kAccountProblem)
       spdlog::error("job={} task={} poll refused: {} (account {})", t->job.id, t->task_id, c.message,
                     t->account->cfg.name);

@@ -26,3 +26,20 @@ TEST(Upstream, AnImplausibleCostDoesNotStopTheJob) {
   EXPECT_EQ(r.attempts, 1);
   EXPECT_EQ(SimStatsOf(e.s).Made(901), 1);
 }
+
+// Every poll is answered 200 about another task (a different id). Its status is not
+// this job's: the daemon does not use it (it succeeded on it before), polls on, and
+// at the deadline cancels its own task.
+TEST(Upstream, APollAnsweredAboutAnotherTaskIsNotUsed) {
+  Env e("otherid");
+  ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
+  e.r().Push("runway:jobs", Job("oi1", 902, "x sim:secs=1 sim:other_id", ",\"deadline_s\":3"));
+  ASSERT_TRUE(WaitResult(e.r(), "oi1", 30s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "oi1");
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.error_class, "deadline_exceeded") << r.error_message;
+  EXPECT_EQ(r.refund, kCharged);
+  EXPECT_FALSE(r.has_output);
+  EXPECT_EQ(SimStatsOf(e.s).Made(902), 1);
+  EXPECT_GE(CountInLog(e.s.dir() + "/d1.log", "another task"), 1u) << e.s.Logs();
+}
