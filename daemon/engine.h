@@ -122,6 +122,7 @@ struct Task {
   bool refund_emitted_before = false, replayed = false;
   CancelReason cancel = CancelReason::kNone;
   bool cancel_sent = false;
+  bool deadline_looked = false;     // polled once past the deadline before cancelling
   std::unique_ptr<Outcome> outcome;  // out of line: most tasks in flight have none yet
   std::unique_ptr<FinishWrite> write;  // built once, re-sent until Redis takes it
 };

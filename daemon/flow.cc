@@ -245,12 +245,17 @@ void Engine::DoPoll(Task* t) {
     t->step = Step::kCancel;
     return DoCancel(t);
   }
-  if (t->cancel == CancelReason::kNone && Wall() >= t->deadline_ms) {
+  // At the deadline, one look first: the task may have ended since the last poll, and
+  // Runway's DELETE deletes a finished task too — a paid video lost, and its cost
+  // settled as 0. Only a task still unfinished at this look is cancelled (the answer
+  // schedules this poll again at once, see OnTaskAnswer).
+  if (t->cancel == CancelReason::kNone && Wall() >= t->deadline_ms && t->deadline_looked) {
     spdlog::warn("job={} task={} deadline passed: cancelling upstream", t->job.id, t->task_id);
     t->cancel = CancelReason::kDeadline;
     t->step = Step::kCancel;
     return DoCancel(t);
   }
+  if (t->cancel == CancelReason::kNone && Wall() >= t->deadline_ms) t->deadline_looked = true;
   Account* acct = t->account;
   if (acct->slow_until_ms > Mono()) return Schedule(t, acct->slow_until_ms - Mono());
   // The poll budget: 100,000 tasks in flight must not storm the API. Past the budget,

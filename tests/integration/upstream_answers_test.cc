@@ -43,3 +43,23 @@ TEST(Upstream, APollAnsweredAboutAnotherTaskIsNotUsed) {
   EXPECT_EQ(SimStatsOf(e.s).Made(902), 1);
   EXPECT_GE(CountInLog(e.s.dir() + "/d1.log", "another task"), 1u) << e.s.Logs();
 }
+
+// The task ends (SUCCEEDED, charged) well before the deadline, but the next poll was
+// due after it. At the deadline the daemon sent DELETE without looking: Runway deletes
+// a finished task too, so the paid video was destroyed, the job failed
+// deadline_exceeded with a refund, and the ledger settled the task at 0 credits. Now
+// the deadline first looks at the task once and cancels only one still unfinished.
+TEST(Upstream, TheDeadlineLooksAtTheTaskBeforeCancellingIt) {
+  Env e("deadlinelook");
+  DaemonOptions d;
+  d.extra_toml = "[polling]\nfirst_poll_ms = 100000\nmin_interval_ms = 100000\nmax_interval_ms = 100000\n";
+  ASSERT_TRUE(e.StartDaemon(d)) << e.s.Logs();
+  e.r().Push("runway:jobs", Job("dl2", 903, "x sim:secs=2", ",\"deadline_s\":2"));
+  ASSERT_TRUE(WaitResult(e.r(), "dl2", 30s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "dl2");
+  EXPECT_EQ(r.status, "succeeded") << r.error_class << ": " << r.error_message;
+  EXPECT_EQ(r.refund, -1);
+  SimStats st = SimStatsOf(e.s);
+  EXPECT_EQ(st.Req("DELETE /v1/tasks"), 0);
+  EXPECT_EQ(st.Made(903), 1);
+}
