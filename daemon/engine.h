@@ -122,6 +122,7 @@ struct Task {
   bool refund_emitted_before = false, replayed = false;
   CancelReason cancel = CancelReason::kNone;
   bool cancel_sent = false;
+  bool cancel_looked = false;  // a poll was tried since the cancel was decided (DoPoll)
   std::unique_ptr<Outcome> outcome;  // out of line: most tasks in flight have none yet
   std::unique_ptr<FinishWrite> write;  // built once, re-sent until Redis takes it
 };

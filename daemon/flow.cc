@@ -240,15 +240,21 @@ void Engine::DoRecordTask(Task* t) {
   });
 }
 
-// A cancel (an operator's, or the deadline's) is sent only after a look at the task:
+// A cancel (an operator's, or the deadline's) is sent after one look at the task:
 // DELETE also deletes a task that has finished, and one that finished since the last
 // poll was charged, so deleting it would throw away a paid output and refund the user
-// for it. A finished task's outcome stands; a live one is cancelled (OnTaskAnswer).
+// for it. A finished task's outcome stands; a live one is cancelled at once
+// (OnTaskAnswer). A look that gets no usable answer does not hold the cancel back:
+// the next step sends it, as it did before looks existed.
 void Engine::DoPoll(Task* t) {
   if (t->cancel == CancelReason::kNone && Wall() >= t->deadline_ms) {
     spdlog::warn("job={} task={} deadline passed: cancelling upstream unless it has finished", t->job.id,
                  t->task_id);
     t->cancel = CancelReason::kDeadline;
+  }
+  if (t->cancel != CancelReason::kNone && !t->cancel_sent && t->cancel_looked) {
+    t->step = Step::kCancel;
+    return DoCancel(t);
   }
   Account* acct = t->account;
   if (acct->slow_until_ms > Mono()) return Schedule(t, acct->slow_until_ms - Mono());
@@ -264,10 +270,12 @@ void Engine::DoPoll(Task* t) {
   t->poll_paced = false;
   t->busy = true;
   ++t->polls;
+  if (t->cancel != CancelReason::kNone) t->cancel_looked = true;
   Send("tasks_get", Request(t->account, "GET", "/v1/tasks/" + t->task_id),
               [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
     FIND_OR_RETURN(t, slot, gen);
-    runway::Classification c = runway::ClassifyExchange({runway::Phase::kPoll, r.transport, r.status, r.body});
+    runway::Classification c =
+        runway::ClassifyExchange({runway::Phase::kPoll, r.transport, r.status, r.body, t->task_id});
     if (c.slow_account) {
       Account* a = t->account;
       a->slow_until_ms = Mono() + runway::BackoffMs(a->slow_level++, Scaled(1000), Scaled(30000), r.hints, Unit());
@@ -284,6 +292,8 @@ void Engine::DoPoll(Task* t) {
                                       "cancelled upstream", t->cancel == CancelReason::kOperator ? "cancelled" : "failed");
       return Fail(t, ErrorClass::kUpstreamFailure, "task_not_found", "the task disappeared upstream (deleted elsewhere)");
     }
+    if (c.verdict == runway::Verdict::kRetrySame && r.status == 200)
+      spdlog::warn("job={} task={} poll not used: {}", t->job.id, t->task_id, c.message);
     if (c.verdict == runway::Verdict::kAccountProblem)
       spdlog::error("job={} task={} poll refused: {} (account {})", t->job.id, t->task_id, c.message,
                     t->account->cfg.name);

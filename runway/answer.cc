@@ -8,6 +8,7 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cmath>
 #include <new>
 
@@ -22,6 +23,14 @@ using simdjson::dom::object;
 constexpr size_t kMaxBody = 16 * 1024 * 1024;
 constexpr size_t kMaxSummary = 300;
 constexpr size_t kMaxExcerpt = 120;
+// A task id goes into a URL path (/v1/tasks/<id>), Redis and log lines. Runway's are
+// UUIDs; an id of other characters ('/', '?', "..", a newline) would poll or cancel
+// another URL, or forge a log line, so it is refused like a missing one.
+constexpr size_t kMaxTaskId = 128;
+// No task costs anywhere near this many credits (10 million dollars). A larger value is
+// not a cost but garbage, and past 1e17 the ledger's Lua (doubles) cannot even pass it to
+// HINCRBY: the script fails and the job would never end. So it is "unknown".
+constexpr int64_t kMaxCredits = 1'000'000'000;
 
 simdjson::dom::parser& Parser() {
   thread_local simdjson::dom::parser parser;
@@ -95,7 +104,7 @@ std::optional<int64_t> Credits(const object& parent, std::string_view key) {
   element credits;
   if (!Field(o, "credits", &credits)) return std::nullopt;
   auto v = WholeNumber(credits, /*round_up=*/true);
-  if (!v || *v < 0) return std::nullopt;
+  if (!v || *v < 0 || *v > kMaxCredits) return std::nullopt;
   return v;
 }
 
@@ -104,6 +113,24 @@ bool StringField(const object& o, std::string_view key, std::string* out) {
   std::string_view s;
   if (!Field(o, key, &e) || e.get_string().get(s) != simdjson::SUCCESS) return false;
   out->assign(s);
+  return true;
+}
+
+// The task id of an answer: 1 to kMaxTaskId ASCII letters, digits, '-' or '_'.
+bool TaskIdField(const object& o, std::string* out, std::string* error) {
+  if (!StringField(o, "id", out) || out->empty()) {
+    out->clear();
+    *error = "id: missing or not a non-empty string";
+    return false;
+  }
+  const bool plain = out->size() <= kMaxTaskId && std::all_of(out->begin(), out->end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+  if (!plain) {
+    out->clear();
+    *error = "id: not a task id (letters, digits, '-' and '_', at most 128)";
+    return false;
+  }
   return true;
 }
 
@@ -222,11 +249,7 @@ CreateAnswer ParseCreateAnswer(std::string_view body) {
     a.error = "not a JSON object";
     return a;
   }
-  if (!StringField(o, "id", &a.id) || a.id.empty()) {
-    a.id.clear();
-    a.error = "id: missing or not a non-empty string";
-    return a;
-  }
+  if (!TaskIdField(o, &a.id, &a.error)) return a;
   a.estimated_credits = Credits(o, "estimatedCost");
   a.ok = true;
   return a;
@@ -253,11 +276,7 @@ TaskAnswer ParseTaskAnswer(std::string_view body) {
     a.error = "not a JSON object";
     return a;
   }
-  if (!StringField(o, "id", &a.id) || a.id.empty()) {
-    a.id.clear();
-    a.error = "id: missing or not a non-empty string";
-    return a;
-  }
+  if (!TaskIdField(o, &a.id, &a.error)) return a;
   std::string status;
   if (!StringField(o, "status", &status)) {
     a.error = "status: missing or not a string";

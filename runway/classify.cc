@@ -183,6 +183,10 @@ Classification ClassifyPoll(const Answer& a) {
   const long s = a.http_status;
   if (s == 200) {
     TaskAnswer t = ParseTaskAnswer(a.body);
+    if (t.ok && !a.task_id.empty() && t.id != a.task_id) {
+      return Make(Verdict::kRetrySame, ErrorClass::kUpstreamUnavailable, HttpCode(s),
+                  "HTTP 200 on poll about another task (" + t.id + "), not the one asked about");
+    }
     if (t.ok) return Make(Verdict::kSuccess, ErrorClass::kUpstreamFailure, "", "");
     return Make(Verdict::kRetrySame, ErrorClass::kUpstreamUnavailable, HttpCode(s),
                 "HTTP 200 on poll with an unreadable task (" + t.error + ")");

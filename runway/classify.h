@@ -55,6 +55,9 @@ struct Answer {
   Transport transport = Transport::kAnswered;
   long http_status = 0;
   std::string_view body;
+  // Poll: the id asked about. A 200 about another task is not this task's state (a
+  // proxy or cache mixing answers up): it is retried, never used. Empty: not checked.
+  std::string_view task_id = {};
 };
 
 // Classifies an HTTP exchange. For a poll answered 200 with a readable task this

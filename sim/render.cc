@@ -114,7 +114,7 @@ std::string CreatedJson(const Task& t) {
   w.StartObject();
   Key(w, "id");
   Str(w, t.id);
-  Credits(w, "estimatedCost", t.estimated);
+  Credits(w, "estimatedCost", t.report_cost.value_or(t.estimated));
   w.EndObject();
   return Done(b);
 }
@@ -124,7 +124,8 @@ std::string TaskJson(const State& s, const Task& t, Status status, int64_t now_u
   Writer w(b);
   w.StartObject();
   Key(w, "id");
-  Str(w, t.id);
+  // Hook sim:other_id: an id that differs from the task's in its first character.
+  Str(w, t.other_id ? (t.id[0] == '0' ? "1" : "0") + t.id.substr(1) : t.id);
   Key(w, "createdAt");
   Str(w, Iso8601(t.created_us));
   Key(w, "status");
@@ -132,10 +133,10 @@ std::string TaskJson(const State& s, const Task& t, Status status, int64_t now_u
   switch (status) {
     case Status::kThrottled:
     case Status::kPending:
-      Credits(w, "estimatedCost", t.estimated);
+      Credits(w, "estimatedCost", t.report_cost.value_or(t.estimated));
       break;
     case Status::kRunning:
-      Credits(w, "estimatedCost", t.estimated);
+      Credits(w, "estimatedCost", t.report_cost.value_or(t.estimated));
       Key(w, "progress");
       Num(w, s.ProgressAt(t, now_us));
       break;
@@ -144,7 +145,7 @@ std::string TaskJson(const State& s, const Task& t, Status status, int64_t now_u
       w.StartArray();
       Str(w, fmt::format("https://sim.runway.test/out/{}.mp4?_jwt=sim", t.id));
       w.EndArray();
-      Credits(w, "cost", t.Cost());
+      Credits(w, "cost", t.report_cost.value_or(t.Cost()));
       break;
     case Status::kFailed:
       Key(w, "failure");
@@ -152,7 +153,7 @@ std::string TaskJson(const State& s, const Task& t, Status status, int64_t now_u
       Key(w, "failureCode");
       if (t.failure_code) Str(w, *t.failure_code);
       else w.Null();
-      Credits(w, "cost", t.Cost());
+      Credits(w, "cost", t.report_cost.value_or(t.Cost()));
       break;
     case Status::kCancelled:
       Credits(w, "cost", 0);

@@ -49,6 +49,13 @@ Hooks ParseHooks(std::string_view text) {
       char* end = nullptr;
       double v = std::strtod(num.c_str(), &end);
       if (end != num.c_str() && std::isfinite(v) && v >= 0) h.run_s = v;
+    } else if (StartsWith(tok, "report_cost=")) {
+      std::string num(tok.substr(12));
+      char* end = nullptr;
+      long long v = std::strtoll(num.c_str(), &end, 10);
+      if (end != num.c_str() && *end == '\0' && v >= 0) h.report_cost = v;
+    } else if (tok == "other_id") {
+      h.other_id = true;
     }
   }
   return h;
@@ -214,6 +221,8 @@ CreateResult State::Create(uint32_t account, std::string_view endpoint, const Bo
   const double fail_roll = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
   const size_t code_pick = rng_() % config_.task.failure_codes.size();
   if (hooks.run_s) run_s = *hooks.run_s;
+  t.report_cost = hooks.report_cost;
+  t.other_id = hooks.other_id;
   t.run_sim_s = std::max(run_s, kMinRunS);
   t.pending_real_us = Scaled(config_.task.pending_s);
   t.run_real_us = Scaled(t.run_sim_s);

@@ -41,11 +41,16 @@ enum class Status { kThrottled, kPending, kRunning, kSucceeded, kFailed, kCancel
 const char* StatusName(Status s);
 
 // Test hooks read from body.promptText: "sim:fail=CODE" (CODE "none": failureCode
-// null) and "sim:secs=N" (simulated run seconds).
+// null), "sim:secs=N" (simulated run seconds), and two that make the answers lie
+// about the task (what is charged does not change): "sim:report_cost=N" (every
+// estimatedCost and cost says N credits, N a whole number) and "sim:other_id" (GET
+// /v1/tasks/{id} answers with another task's id).
 struct Hooks {
   bool fail = false;
   std::optional<std::string> failure_code;
   std::optional<double> run_s;
+  std::optional<int64_t> report_cost;
+  bool other_id = false;
 };
 Hooks ParseHooks(std::string_view prompt_text);
 
@@ -70,6 +75,8 @@ struct Task {
   double run_sim_s = 0;       // for progress
   bool fail = false;
   std::optional<std::string> failure_code;
+  std::optional<int64_t> report_cost;  // hook: the credits the answers say
+  bool other_id = false;               // hook: GET answers another task's id
   bool ever_throttled = false;
   bool finished = false;      // terminal and settled (refund done)
   bool cancelled = false;

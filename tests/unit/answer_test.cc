@@ -74,6 +74,41 @@ TEST(CreateAnswer, RefusesBodiesWithoutAnId) {
   }
 }
 
+// The id goes into /v1/tasks/<id>, Redis and log lines: only a plain id is a task id.
+// Before the fix "../organization" made every poll read the organization, "a?b" or
+// "a#b" polled task "a", and an escaped newline forged a daemon log line.
+TEST(CreateAnswer, RefusesIdsThatAreNotPlainTaskIds) {
+  for (const char* body : {R"({"id":"a/b"})", R"({"id":"../organization"})", R"({"id":".."})",
+                           R"({"id":"a?b=1"})", R"({"id":"a#b"})", R"({"id":"a b"})", R"({"id":"a\nINFO forged"})",
+                           R"({"id":"a%2Fb"})", R"({"id":"caf\u00e9"})", R"({"id":"a\u0000"})"}) {
+    CreateAnswer a = ParseCreateAnswer(body);
+    EXPECT_FALSE(a.ok) << body;
+    EXPECT_FALSE(a.error.empty()) << body;
+    EXPECT_TRUE(a.id.empty()) << body;
+    EXPECT_FALSE(ParseTaskAnswer(std::string(body).insert(1, R"("status":"PENDING",)")).ok) << body;
+  }
+  const std::string long_id(129, 'a');
+  EXPECT_FALSE(ParseCreateAnswer(R"({"id":")" + long_id + "\"}").ok);
+  EXPECT_TRUE(ParseCreateAnswer(R"({"id":")" + long_id.substr(1) + "\"}").ok);
+  EXPECT_TRUE(ParseCreateAnswer(R"({"id":"Task_9a6fc5d5-1111"})").ok);
+}
+
+// No task costs a billion credits: a larger figure is garbage, and from 1e17 up the
+// ledger's Lua could not pass it to HINCRBY (kCreated failed on every try and the job
+// never ended). It is "unknown", like a negative one.
+TEST(CreateAnswer, ImplausiblyLargeCreditsAreUnknown) {
+  for (const char* credits : {"1000000001", "100000000000000000", "9000000000000000000", "1e17", "5e9"}) {
+    const std::string body = std::string(R"({"id":"a","estimatedCost":{"credits":)") + credits + "}}";
+    CreateAnswer a = ParseCreateAnswer(body);
+    ASSERT_TRUE(a.ok) << body;
+    EXPECT_EQ(a.estimated_credits, std::nullopt) << body;
+    TaskAnswer t = ParseTaskAnswer(std::string(R"({"id":"a","status":"FAILED","cost":{"credits":)") + credits + "}}");
+    ASSERT_TRUE(t.ok) << credits;
+    EXPECT_EQ(t.cost_credits, std::nullopt) << credits;
+  }
+  EXPECT_EQ(ParseCreateAnswer(R"({"id":"a","estimatedCost":{"credits":1000000000}})").estimated_credits, 1000000000);
+}
+
 // ---------------------------------------------------------------------- task
 
 TEST(TaskAnswer, Pending) {

@@ -220,6 +220,24 @@ TEST(ClassifyPoll, Rows) {
   EXPECT_EQ(Net(Phase::kPoll, Transport::kTimeout).code, "timeout");
 }
 
+// A 200 about another task than the one asked about (a proxy or cache mixing answers
+// up) is not this task's state: retried, never used (its output is someone else's).
+TEST(ClassifyPoll, AnAnswerAboutAnotherTaskIsNotUsed) {
+  Answer a;
+  a.phase = Phase::kPoll;
+  a.http_status = 200;
+  a.body = R"({"id":"other","status":"SUCCEEDED","output":["https://x.test/o.mp4"],"cost":{"credits":25}})";
+  a.task_id = "mine";
+  Classification c = ClassifyExchange(a);
+  EXPECT_EQ(c.verdict, Verdict::kRetrySame);
+  EXPECT_EQ(c.code, "http_200");
+  EXPECT_NE(c.message.find("another task (other)"), std::string::npos) << c.message;
+  a.task_id = "other";
+  EXPECT_EQ(ClassifyExchange(a).verdict, Verdict::kSuccess);
+  a.task_id = {};  // not checked
+  EXPECT_EQ(ClassifyExchange(a).verdict, Verdict::kSuccess);
+}
+
 // -------------------------------------------------------------------- cancel
 
 TEST(ClassifyCancel, Rows) {

@@ -1,0 +1,65 @@
+// tests/integration/upstream_answers_test.cc — answers from Runway that are well-formed
+// JSON but lie: a cost no task could have, a poll answered about another task. The
+// simulator's hooks sim:report_cost=N and sim:other_id make them (sim/state.h); what
+// is charged upstream does not change. Shared setup and helpers: upstream_env.h.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "upstream_env.h"
+
+using namespace harness;
+using namespace upstream_env;
+using namespace std::chrono_literals;
+
+// estimatedCost and cost of 1e17 credits. The ledger's kCreated received the figure,
+// Lua turned it into a double that HINCRBY refused ("not an integer"), and the daemon
+// retried the script forever: the job never polled and never ended. Such a figure is
+// now "unknown": the estimate stays the price table's and the job succeeds.
+TEST(Upstream, AnImplausibleCostDoesNotStopTheJob) {
+  Env e("hugecost");
+  ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
+  e.r().Push("runway:jobs", Job("hc1", 901, "x sim:secs=2 sim:report_cost=100000000000000000"));
+  ASSERT_TRUE(WaitResult(e.r(), "hc1", 30s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "hc1");
+  EXPECT_EQ(r.status, "succeeded") << r.error_message;
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_EQ(SimStatsOf(e.s).Made(901), 1);
+}
+
+// Every poll is answered 200 about another task (a different id). Its status is not
+// this job's: the daemon does not use it (it succeeded on it before), polls on, and
+// at the deadline cancels its own task.
+TEST(Upstream, APollAnsweredAboutAnotherTaskIsNotUsed) {
+  Env e("otherid");
+  ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
+  e.r().Push("runway:jobs", Job("oi1", 902, "x sim:secs=1 sim:other_id", ",\"deadline_s\":3"));
+  ASSERT_TRUE(WaitResult(e.r(), "oi1", 30s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "oi1");
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.error_class, "deadline_exceeded") << r.error_message;
+  EXPECT_EQ(r.refund, kCharged);
+  EXPECT_FALSE(r.has_output);
+  EXPECT_EQ(SimStatsOf(e.s).Made(902), 1);
+  EXPECT_GE(CountInLog(e.s.dir() + "/d1.log", "another task"), 1u) << e.s.Logs();
+}
+
+// The task ends (SUCCEEDED, charged) well before the deadline, but the next poll was
+// due after it. At the deadline the daemon sent DELETE without looking: Runway deletes
+// a finished task too, so the paid video was destroyed, the job failed
+// deadline_exceeded with a refund, and the ledger settled the task at 0 credits. Now
+// the deadline first looks at the task once and cancels only one still unfinished.
+TEST(Upstream, TheDeadlineLooksAtTheTaskBeforeCancellingIt) {
+  Env e("deadlinelook");
+  DaemonOptions d;
+  d.extra_toml = "[polling]\nfirst_poll_ms = 100000\nmin_interval_ms = 100000\nmax_interval_ms = 100000\n";
+  ASSERT_TRUE(e.StartDaemon(d)) << e.s.Logs();
+  e.r().Push("runway:jobs", Job("dl2", 903, "x sim:secs=2", ",\"deadline_s\":2"));
+  ASSERT_TRUE(WaitResult(e.r(), "dl2", 30s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "dl2");
+  EXPECT_EQ(r.status, "succeeded") << r.error_class << ": " << r.error_message;
+  EXPECT_EQ(r.refund, -1);
+  SimStats st = SimStatsOf(e.s);
+  EXPECT_EQ(st.Req("DELETE /v1/tasks"), 0);
+  EXPECT_EQ(st.Made(903), 1);
+}
