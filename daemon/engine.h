@@ -221,6 +221,7 @@ class Engine {
   void DoPoll(Task* t);
   void DoCancel(Task* t);
   void OnTaskAnswer(Task* t, const runway::TaskAnswer& a);
+  bool UnusablePoll(Task* t, std::string_view body, const std::string& why);
   void RetryStep(Task* t, int64_t delay_ms);
   void NextTask(Task* t, const runway::Classification& c);
   Account* Route(Task* t, std::string* error);

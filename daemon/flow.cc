@@ -292,8 +292,7 @@ void Engine::DoPoll(Task* t) {
                                       "cancelled upstream", t->cancel == CancelReason::kOperator ? "cancelled" : "failed");
       return Fail(t, ErrorClass::kUpstreamFailure, "task_not_found", "the task disappeared upstream (deleted elsewhere)");
     }
-    if (c.verdict == runway::Verdict::kRetrySame && r.status == 200)
-      spdlog::warn("job={} task={} poll not used: {}", t->job.id, t->task_id, c.message);
+    if (c.verdict == runway::Verdict::kRetrySame && r.status == 200 && UnusablePoll(t, r.body, c.message)) return;
     if (c.verdict == runway::Verdict::kAccountProblem)
       spdlog::error("job={} task={} poll refused: {} (account {})", t->job.id, t->task_id, c.message,
                     t->account->cfg.name);

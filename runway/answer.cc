@@ -299,12 +299,12 @@ TaskAnswer ParseTaskAnswer(std::string_view body) {
       if (u.get_string().get(s) == simdjson::SUCCESS && !s.empty()) a.output.emplace_back(s);
     }
   }
+  a.cost_credits = Credits(o, "cost");  // (read first: a SUCCEEDED without output is charged)
+  a.estimated_credits = Credits(o, "estimatedCost");
   if (a.status == TaskStatus::kSucceeded && a.output.empty()) {
     a.error = "output: SUCCEEDED without an output URL";
     return a;
   }
-  a.cost_credits = Credits(o, "cost");
-  a.estimated_credits = Credits(o, "estimatedCost");
   StringField(o, "failure", &a.failure);
   StringField(o, "failureCode", &a.failure_code);  // null or absent: empty (INTERNAL)
   a.ok = true;

@@ -143,7 +143,7 @@ std::string TaskJson(const State& s, const Task& t, Status status, int64_t now_u
     case Status::kSucceeded:
       Key(w, "output");
       w.StartArray();
-      Str(w, fmt::format("https://sim.runway.test/out/{}.mp4?_jwt=sim", t.id));
+      if (!t.no_output) Str(w, fmt::format("https://sim.runway.test/out/{}.mp4?_jwt=sim", t.id));
       w.EndArray();
       Credits(w, "cost", t.report_cost.value_or(t.Cost()));
       break;

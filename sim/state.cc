@@ -56,6 +56,8 @@ Hooks ParseHooks(std::string_view text) {
       if (end != num.c_str() && *end == '\0' && v >= 0) h.report_cost = v;
     } else if (tok == "other_id") {
       h.other_id = true;
+    } else if (tok == "no_output") {
+      h.no_output = true;
     }
   }
   return h;
@@ -223,6 +225,7 @@ CreateResult State::Create(uint32_t account, std::string_view endpoint, const Bo
   if (hooks.run_s) run_s = *hooks.run_s;
   t.report_cost = hooks.report_cost;
   t.other_id = hooks.other_id;
+  t.no_output = hooks.no_output;
   t.run_sim_s = std::max(run_s, kMinRunS);
   t.pending_real_us = Scaled(config_.task.pending_s);
   t.run_real_us = Scaled(t.run_sim_s);

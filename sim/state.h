@@ -43,14 +43,16 @@ const char* StatusName(Status s);
 // Test hooks read from body.promptText: "sim:fail=CODE" (CODE "none": failureCode
 // null), "sim:secs=N" (simulated run seconds), and two that make the answers lie
 // about the task (what is charged does not change): "sim:report_cost=N" (every
-// estimatedCost and cost says N credits, N a whole number) and "sim:other_id" (GET
-// /v1/tasks/{id} answers with another task's id).
+// estimatedCost and cost says N credits, N a whole number), "sim:other_id" (GET
+// /v1/tasks/{id} answers with another task's id) and "sim:no_output" (a SUCCEEDED
+// task's output array is empty).
 struct Hooks {
   bool fail = false;
   std::optional<std::string> failure_code;
   std::optional<double> run_s;
   std::optional<int64_t> report_cost;
   bool other_id = false;
+  bool no_output = false;
 };
 Hooks ParseHooks(std::string_view prompt_text);
 
@@ -77,6 +79,7 @@ struct Task {
   std::optional<std::string> failure_code;
   std::optional<int64_t> report_cost;  // hook: the credits the answers say
   bool other_id = false;               // hook: GET answers another task's id
+  bool no_output = false;              // hook: SUCCEEDED answers have an empty output
   bool ever_throttled = false;
   bool finished = false;      // terminal and settled (refund done)
   bool cancelled = false;

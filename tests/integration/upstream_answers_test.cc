@@ -1,7 +1,7 @@
 // tests/integration/upstream_answers_test.cc — answers from Runway that are well-formed
-// JSON but lie: a cost no task could have, a poll answered about another task. The
-// simulator's hooks sim:report_cost=N and sim:other_id make them (sim/state.h); what
-// is charged upstream does not change. Shared setup and helpers: upstream_env.h.
+// JSON but lie: a cost no task could have, a poll answered about another task, a
+// success without an output. The simulator's hooks sim:report_cost=N, sim:other_id and
+// sim:no_output make them (sim/state.h); what is charged upstream does not change. Shared setup and helpers: upstream_env.h.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -62,4 +62,27 @@ TEST(Upstream, TheDeadlineLooksAtTheTaskBeforeCancellingIt) {
   SimStats st = SimStatsOf(e.s);
   EXPECT_EQ(st.Req("DELETE /v1/tasks"), 0);
   EXPECT_EQ(st.Made(903), 1);
+}
+
+// The task SUCCEEDED without an output URL (sim:no_output): charged, and it will not
+// change. The daemon polled it to the deadline and then sent DELETE, which deleted a
+// charged task, and failed the job deadline_exceeded with an upstream cost of 0. Now
+// it fails upstream_failure (refunded) after a few looks, with Runway's cost.
+TEST(Upstream, ASuccessWithoutAnOutputFailsWithItsCost) {
+  Env e("nooutput");
+  ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
+  e.r().Push("runway:jobs", Job("no1", 904, "x sim:secs=1 sim:no_output", ",\"deadline_s\":15"));
+  ASSERT_TRUE(WaitResult(e.r(), "no1", 40s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "no1");
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.error_class, "upstream_failure") << r.error_code << ": " << r.error_message;
+  EXPECT_EQ(r.error_code, "no_output");
+  EXPECT_EQ(r.refund, kCharged);
+  EXPECT_FALSE(r.has_output);
+  const std::vector<std::string> raw = e.r().List("runway:results");
+  ASSERT_EQ(raw.size(), 1u);
+  EXPECT_NE(raw[0].find("\"upstream\":" + std::to_string(kCost)), std::string::npos) << raw[0];
+  SimStats st = SimStatsOf(e.s);
+  EXPECT_EQ(st.Req("DELETE /v1/tasks"), 0);
+  EXPECT_EQ(st.Made(904), 1);
 }
