@@ -35,11 +35,11 @@ void Engine::Succeed(Task* t, std::vector<std::string> output) {
   DoFinish(t);
 }
 
-// A 200 to a poll that cannot be used; logged, and polled again unless it is a task
-// SUCCEEDED without an output URL kNoOutputLooks times in a row. That one is charged
-// and finished: polling it to the deadline would end in a DELETE of a charged task
-// (and a charge of 0 in the ledger). It fails, refunded, with Runway's cost. Returns
-// true when the job ended.
+// A 200 to a poll that cannot be used: logged, and polled again, unless it says the
+// task SUCCEEDED without an output URL after kNoOutputLooks failed looks in a row (of
+// any kind: step_errors counts them). Such a task is charged and final: polling it to
+// the deadline would end in a DELETE of a charged task (and a charge of 0 in the
+// ledger). It fails, refunded, with Runway's cost. Returns true when the job ended.
 bool Engine::UnusablePoll(Task* t, std::string_view body, const std::string& why) {
   constexpr int kNoOutputLooks = 5;
   spdlog::warn("job={} task={} poll not used: {}", t->job.id, t->task_id, why);
@@ -49,8 +49,7 @@ bool Engine::UnusablePoll(Task* t, std::string_view body, const std::string& why
     return false;
   t->upstream_cost = a.cost_credits;
   if (a.cost_credits) t->final_cost = *a.cost_credits;
-  Fail(t, ErrorClass::kUpstreamFailure, "no_output",
-       fmt::format("Runway said SUCCEEDED without an output URL ({} times)", kNoOutputLooks));
+  Fail(t, ErrorClass::kUpstreamFailure, "no_output", "Runway reported the task SUCCEEDED without an output URL");
   return true;
 }
 
