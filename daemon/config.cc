@@ -52,7 +52,8 @@ struct Reader {
     auto n = t.get(key);
     if (!n) return;
     auto v = n->value<double>();
-    if (!v || *v < lo || *v > hi) {
+    // Written so that NaN (TOML's `nan`), which no comparison holds for, fails too.
+    if (!v || !(*v >= lo && *v <= hi)) {
       Fail(fmt::format("config: {}{} must be a number in {}..{}", where, key, lo, hi));
       return;
     }
