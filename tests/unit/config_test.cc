@@ -53,4 +53,22 @@ TEST(Config, NanIsNotANumberInRange) {
   EXPECT_TRUE(Refused("[daemon]\ntime_scale = inf\n", "daemon.time_scale"));
 }
 
+// toml++'s value<T>() converts between types: a boolean read as an integer is 0 or 1,
+// an integer read as a boolean is true unless 0. "must be an integer" and "must be
+// true or false" have to mean it: `max_create_retries = false` is not 0 retries, and
+// `allow_unknown_models = 1` is not a decision to let any model through.
+TEST(Config, ABooleanIsNotAnIntegerNorAnIntegerABoolean) {
+  EXPECT_TRUE(Refused("[jobs]\nmax_create_retries = false\n", "jobs.max_create_retries"));
+  EXPECT_TRUE(Refused("[prices.gen4_turbo]\nper_second = true\n", "prices.gen4_turbo.per_second"));
+  EXPECT_TRUE(Refused("[[account]]\nname = \"a\"\nkey_env = \"RUNWAYML_API_SECRET\"\npriority = true\n",
+                      "account.priority"));
+  EXPECT_TRUE(Refused("[upstream]\nallow_unknown_models = 1\n", "upstream.allow_unknown_models"));
+  runwayd::Config cfg;
+  std::string error;
+  ASSERT_TRUE(Load("[jobs]\nmax_create_retries = 0\n[upstream]\nallow_unknown_models = true\n", &cfg, &error))
+      << error;
+  EXPECT_EQ(cfg.max_create_retries, 0);
+  EXPECT_TRUE(cfg.checks.allow_unknown_models);
+}
+
 }  // namespace
