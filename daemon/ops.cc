@@ -120,12 +120,21 @@ void Engine::InFlight(const Task* t, int delta) {
 }
 
 void Engine::Reload() {
-  sd_notify(0, "RELOADING=1");
+  // After STOPPING=1, a READY=1 would tell systemd the daemon runs again; nothing a
+  // reload changes matters to a stop.
+  if (stopping_) {
+    spdlog::warn("reload refused: stopping");
+    return;
+  }
+  // Before recovery systemd still waits for the first READY=1, which means "taking
+  // jobs": the file is applied then without a word to systemd.
+  const bool announce = recovered_;
+  if (announce) sd_notify(0, "RELOADING=1");
   Config next;
   std::string error;
   if (!LoadConfig(cli_, &next, &error)) {
     spdlog::error("reload refused, the running configuration stays: {}", error);
-    sd_notify(0, "READY=1");
+    if (announce) sd_notify(0, "READY=1");
     return;
   }
   // Settings built into connections, the HTTP engine or intake at start: named when
@@ -212,7 +221,7 @@ void Engine::Reload() {
   store_->set_options(StoreOptions(cfg_));
   spdlog::info("reloaded the configuration: {} account(s)", next.accounts.size());
   WakeAll();
-  sd_notify(0, "READY=1");
+  if (announce) sd_notify(0, "READY=1");
 }
 
 }  // namespace runwayd

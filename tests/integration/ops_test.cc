@@ -253,3 +253,42 @@ TEST(Ops, AReloadedKeyIsNotDisabledByTheOldKeysLateRefusal) {
   s.daemon(0).Signal(SIGTERM);
   EXPECT_EQ(s.daemon(0).Wait(5s), 0);
 }
+
+// SIGHUP outside the running state: before recovery (Redis unreachable) a READY=1
+// would tell systemd the start is done, and after STOPPING=1 it would say the daemon
+// is running again. The reload is applied before recovery but not announced, and
+// refused while stopping.
+TEST(Ops, AReloadOutsideTheRunningStateSaysNothingToSystemd) {
+  Stack s("ops-early-hup");
+  s.StartRedis();
+  SimOptions so;
+  so.extra_toml = "[chaos]\nslow_rate = 1.0\nslow_ms = 4000\n";  // creates stay on the wire
+  s.StartSim(so);
+  s.StopRedis(SIGKILL);
+  NotifySocket ns(s.dir() + "/notify.sock");
+  DaemonOptions o;
+  o.env["NOTIFY_SOCKET"] = s.dir() + "/notify.sock";
+  s.StartDaemon(o);
+  ASSERT_TRUE(WaitLog(s.daemon(0).log_path(), "cannot connect", 5s) ||
+              WaitLog(s.daemon(0).log_path(), "connection lost", 5s)) << s.Logs();
+  s.daemon(0).Signal(SIGHUP);
+  ASSERT_TRUE(WaitLog(s.daemon(0).log_path(), "reloaded the configuration", 5s)) << s.Logs();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(ns.Find("READY=1"), -1) << "READY=1 before recovery";
+  EXPECT_EQ(ns.Find("RELOADING=1"), -1);
+
+  // Redis comes back on the same port: recovery, then the one READY=1.
+  s.StartRedis();
+  ASSERT_TRUE(s.WaitReady(0, 15s)) << s.Logs();
+  ASSERT_TRUE(WaitFor([&] { return ns.Find("READY=1") >= 0; }, 5s));
+  s.redis().Push("runway:jobs", MakeJob("held", "image_to_video", "gen4_turbo", 5, 26, 500));
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"EXISTS", "runway:job:held"}) == 1; }, 5s)) << s.Logs();
+  std::this_thread::sleep_for(500ms);  // the create is on the wire (held 4 s)
+  s.daemon(0).Signal(SIGTERM);
+  ASSERT_TRUE(WaitFor([&] { return ns.Find("STOPPING=1") >= 0; }, 5s));
+  const int stopping = ns.Find("STOPPING=1");
+  s.daemon(0).Signal(SIGHUP);
+  EXPECT_EQ(s.daemon(0).Wait(10s), 0);
+  EXPECT_EQ(ns.Find("READY=1", stopping), -1) << "READY=1 after STOPPING=1";
+  EXPECT_EQ(CountInLog(s.daemon(0).log_path(), "reload refused: stopping"), 1u) << s.Logs();
+}
