@@ -283,6 +283,7 @@ void Engine::RequestStop() {
   if (stopping_) return;
   stopping_ = true;
   sd_notify(0, "STOPPING=1");
+  health_.SetNotReady("stopping");  // at once, not at the next status tick
   spdlog::info("stopping: {} job(s) in flight stay recorded in Redis", live_tasks_);
   uv_timer_stop(&intake_timer_);
   uv_timer_stop(&cancel_timer_);

@@ -46,7 +46,8 @@ void Engine::StatusTick() {
   if (redis_ok || now - redis_down_since_ < 60000) sd_notify(0, "WATCHDOG=1");
   size_t usable = 0;
   for (auto& a : accounts_) usable += !a->disabled();
-  if (!recovered_) health_.SetNotReady("recovering");
+  if (stopping_) health_.SetNotReady("stopping");  // no more jobs taken: route nothing here
+  else if (!recovered_) health_.SetNotReady("recovering");
   else if (!redis_ok) health_.SetNotReady("redis unreachable");
   else if (usable == 0) health_.SetNotReady("no usable account");
   else health_.SetReady();

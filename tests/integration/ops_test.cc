@@ -292,3 +292,24 @@ TEST(Ops, AReloadOutsideTheRunningStateSaysNothingToSystemd) {
   EXPECT_EQ(ns.Find("READY=1", stopping), -1) << "READY=1 after STOPPING=1";
   EXPECT_EQ(CountInLog(s.daemon(0).log_path(), "reload refused: stopping"), 1u) << s.Logs();
 }
+
+// A stopping daemon takes no more jobs: /readyz and runwayd_ready say so at once,
+// for the whole grace period, not only once the endpoint is gone.
+TEST(Ops, AStoppingDaemonIsNotReady) {
+  Stack s("ops-stop-ready");
+  s.StartRedis();
+  SimOptions so;
+  so.extra_toml = "[chaos]\nslow_rate = 1.0\nslow_ms = 4000\n";  // the create stays on the wire
+  s.StartSim(so);
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  ASSERT_TRUE(WaitFor([&] { return s.MetricsGet(0, "/readyz").find("ok") != std::string::npos; }, 5s)) << s.Logs();
+  s.redis().Push("runway:jobs", MakeJob("held", "image_to_video", "gen4_turbo", 5, 26, 600));
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"EXISTS", "runway:job:held"}) == 1; }, 5s)) << s.Logs();
+  std::this_thread::sleep_for(500ms);
+  s.daemon(0).Signal(SIGTERM);
+  ASSERT_TRUE(WaitLog(s.daemon(0).log_path(), "stopping:", 5s)) << s.Logs();
+  EXPECT_EQ(s.MetricsGet(0, "/readyz"), "not ready: stopping\n");
+  EXPECT_NE(s.MetricsGet(0, "/metrics").find("\nrunwayd_ready 0\n"), std::string::npos);
+  EXPECT_EQ(s.daemon(0).Wait(10s), 0);
+}
