@@ -41,7 +41,9 @@ struct Reader {
   void Int(const toml::table& t, std::string_view key, const std::string& where, T* out, int64_t lo, int64_t hi) {
     auto n = t.get(key);
     if (!n) return;
-    auto v = n->value<int64_t>();
+    // value<int64_t>() would read a boolean as 0 or 1; a float with an integral value is
+    // still an integer.
+    auto v = n->is_boolean() ? std::nullopt : n->value<int64_t>();
     if (!v || *v < lo || *v > hi) {
       Fail(fmt::format("config: {}{} must be an integer in {}..{}", where, key, lo, hi));
       return;
@@ -52,7 +54,8 @@ struct Reader {
     auto n = t.get(key);
     if (!n) return;
     auto v = n->value<double>();
-    if (!v || *v < lo || *v > hi) {
+    // Written so that NaN (TOML's `nan`), which no comparison holds for, fails too.
+    if (!v || !(*v >= lo && *v <= hi)) {
       Fail(fmt::format("config: {}{} must be a number in {}..{}", where, key, lo, hi));
       return;
     }
@@ -71,7 +74,7 @@ struct Reader {
   void Bool(const toml::table& t, std::string_view key, const std::string& where, bool* out) {
     auto n = t.get(key);
     if (!n) return;
-    auto v = n->value<bool>();
+    auto v = n->value_exact<bool>();  // value<bool>() would read any integer as a boolean
     if (!v) {
       Fail(fmt::format("config: {}{} must be true or false", where, key));
       return;

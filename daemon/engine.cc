@@ -63,6 +63,7 @@ Engine::~Engine() {
 void Engine::SetHeaders(Account* a, const std::string& api_key, const std::string& api_version) {
   for (curl_slist* h : {a->headers, a->bare_headers})
     if (h != nullptr) old_headers_.push_back(h);
+  ++a->key_gen;
   const std::string auth = "Authorization: Bearer " + api_key;
   const std::string version = "X-Runway-Version: " + api_version;
   auto list = [&](std::initializer_list<const char*> extra) {
@@ -282,6 +283,7 @@ void Engine::RequestStop() {
   if (stopping_) return;
   stopping_ = true;
   sd_notify(0, "STOPPING=1");
+  health_.SetNotReady("stopping");  // at once, not at the next status tick
   spdlog::info("stopping: {} job(s) in flight stay recorded in Redis", live_tasks_);
   uv_timer_stop(&intake_timer_);
   uv_timer_stop(&cancel_timer_);

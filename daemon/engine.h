@@ -55,6 +55,9 @@ struct Account {
   // does not carry a Content-Type it has no body for.
   curl_slist* headers = nullptr;
   curl_slist* bare_headers = nullptr;
+  // Bumped by SetHeaders: a request remembers the one it was sent with, so a reload's new
+  // key is not judged by an answer to the key it replaced.
+  uint64_t key_gen = 0;
   int64_t slow_until_ms = 0;      // monotonic: a 429 slows this account only
   int slow_level = 0;
   // No new jobs go to it while any of these holds.
@@ -210,8 +213,9 @@ class Engine {
   void Reconcile(Account* a);
   // Runway refused this daemon's key for `a` (401/403): no new jobs go to it, and it is
   // not read again until a reload brings another key. True when that newly disabled it
-  // (then logged, flagged in the account hash, one account_disabled event).
-  bool RejectKey(Account* a, const char* what, long status, const std::string& reason);
+  // (then logged, flagged in the account hash, one account_disabled event). Nothing
+  // when the request went out with a key a reload has replaced since (`key_gen`).
+  bool RejectKey(Account* a, uint64_t key_gen, const char* what, long status, const std::string& reason);
   void ReconcileDue();
   void WakeSlotWaiter(const std::string& model);
   void WakeAll();

@@ -123,7 +123,8 @@ void Engine::DoCreate(Task* t) {
   const char* series = t->job.endpoint == "image_to_video"  ? "image_to_video"
                        : t->job.endpoint == "text_to_video" ? "text_to_video"
                                                             : "create";
-  Send(series, std::move(req), [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
+  Send(series, std::move(req), [this, slot = t->slot, gen = t->gen, key_gen = t->account->key_gen](
+                                   runway::HttpResult&& r) {
     FIND_OR_RETURN(t, slot, gen);
     if (closed_ && r.transport != runway::Transport::kNotSent) {
       // Cut off by the end of the grace period after it went out: Runway may have made
@@ -167,7 +168,7 @@ void Engine::DoCreate(Task* t) {
       case runway::Verdict::kAccountProblem: {
         Account* a = t->account;
         if (c.account == runway::AccountIssue::kUnauthorized) {
-          RejectKey(a, "a create", r.status, c.message);
+          RejectKey(a, key_gen, "a create", r.status, c.message);
         } else if (c.account == runway::AccountIssue::kInsufficientCredits) {
           spdlog::warn("job={} account {} has not enough credits although the estimate said so: reconciling, "
                        "re-routing", t->job.id, a->cfg.name);

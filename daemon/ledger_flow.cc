@@ -291,7 +291,8 @@ void Engine::OnLedger(Account* a, std::string_view e, std::string_view low) {
   }
 }
 
-bool Engine::RejectKey(Account* a, const char* what, long status, const std::string& reason) {
+bool Engine::RejectKey(Account* a, uint64_t key_gen, const char* what, long status, const std::string& reason) {
+  if (key_gen != a->key_gen) return false;  // the old key's verdict: the new one is still to be tried
   const bool was_disabled = a->disabled();
   a->key_rejected = true;
   if (was_disabled) return false;
@@ -322,14 +323,19 @@ void Engine::Reconcile(Account* a) {
     }
     auto num = [](redisReply* e) { return e->type == REDIS_REPLY_STRING ? std::string(e->str, e->len) : "0"; };
     std::string c0 = num(r->element[0]), r0 = num(r->element[1]);
-    Send("organization", Request(a, "GET", "/v1/organization"), [this, a, sent, c0, r0](runway::HttpResult&& h) {
+    Send("organization", Request(a, "GET", "/v1/organization"),
+         [this, a, sent, c0, r0, key_gen = a->key_gen](runway::HttpResult&& h) {
       runway::Classification c =
           runway::ClassifyExchange({runway::Phase::kOrganization, h.transport, h.status, h.body});
       if (c.verdict != runway::Verdict::kSuccess) {
         a->reconciling = false;
+        if (key_gen != a->key_gen) {  // sent with a key a reload replaced: read again with the new one
+          a->next_reconcile_ms = 0;
+          return;
+        }
         a->next_reconcile_ms = Mono() + 5000;
         if (c.account == runway::AccountIssue::kUnauthorized &&
-            RejectKey(a, "GET /v1/organization", h.status, c.message)) {
+            RejectKey(a, key_gen, "GET /v1/organization", h.status, c.message)) {
           WakeAll();  // its waiting jobs route elsewhere
         } else {
           spdlog::warn("account {}: reading the balance failed: {}", a->cfg.name, c.message);

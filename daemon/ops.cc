@@ -46,7 +46,8 @@ void Engine::StatusTick() {
   if (redis_ok || now - redis_down_since_ < 60000) sd_notify(0, "WATCHDOG=1");
   size_t usable = 0;
   for (auto& a : accounts_) usable += !a->disabled();
-  if (!recovered_) health_.SetNotReady("recovering");
+  if (stopping_) health_.SetNotReady("stopping");  // no more jobs taken: route nothing here
+  else if (!recovered_) health_.SetNotReady("recovering");
   else if (!redis_ok) health_.SetNotReady("redis unreachable");
   else if (usable == 0) health_.SetNotReady("no usable account");
   else health_.SetReady();
@@ -120,12 +121,21 @@ void Engine::InFlight(const Task* t, int delta) {
 }
 
 void Engine::Reload() {
-  sd_notify(0, "RELOADING=1");
+  // After STOPPING=1, a READY=1 would tell systemd the daemon runs again; nothing a
+  // reload changes matters to a stop.
+  if (stopping_) {
+    spdlog::warn("reload refused: stopping");
+    return;
+  }
+  // Before recovery systemd still waits for the first READY=1, which means "taking
+  // jobs": the file is applied then without a word to systemd.
+  const bool announce = recovered_;
+  if (announce) sd_notify(0, "RELOADING=1");
   Config next;
   std::string error;
   if (!LoadConfig(cli_, &next, &error)) {
     spdlog::error("reload refused, the running configuration stays: {}", error);
-    sd_notify(0, "READY=1");
+    if (announce) sd_notify(0, "READY=1");
     return;
   }
   // Settings built into connections, the HTTP engine or intake at start: named when
@@ -212,7 +222,7 @@ void Engine::Reload() {
   store_->set_options(StoreOptions(cfg_));
   spdlog::info("reloaded the configuration: {} account(s)", next.accounts.size());
   WakeAll();
-  sd_notify(0, "READY=1");
+  if (announce) sd_notify(0, "READY=1");
 }
 
 }  // namespace runwayd

@@ -214,3 +214,102 @@ TEST(Ops, PriceMismatchDetectionDelayAndRetryDepthMetrics) {
   for (size_t p = log.find("price table out of date"); p != std::string::npos; p = log.find("price table out of date", p + 1)) ++n;
   EXPECT_EQ(n, 1u) << "logged once per model";
 }
+
+// Rotating a key with SIGHUP while a request made with the old one is on the wire:
+// the old key's 401, answered after the reload, must not disable the account, whose
+// key is now the new one (it would stay disabled, unread, until another reload).
+TEST(Ops, AReloadedKeyIsNotDisabledByTheOldKeysLateRefusal) {
+  Stack s("ops-rotate");
+  s.StartRedis();
+  SimOptions so;
+  const std::string good = std::string("key_rot_new_") + std::string(60, 'a');
+  // Every /v1 answer, balance readings included, is held 3 s: the first reading of
+  // "rot" (with the old key) is still on the wire when the reload lands.
+  so.extra_toml = "[[account]]\nname = \"rot\"\nkey = \"" + good +
+                  "\"\nbalance = 1000000\n[chaos]\nslow_rate = 1.0\nslow_ms = 3000\norganization = true\n";
+  s.StartSim(so);
+  const std::string key_file = s.dir() + "/rot.key";
+  WriteFile(key_file, std::string("key_rot_old_") + std::string(60, 'b') + "\n");  // unknown to Runway: 401
+  DaemonOptions o;
+  o.extra_toml = "[[account]]\nname = \"rot\"\nkey_file = \"" + key_file + "\"\n";
+  s.StartDaemon(o);
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  WriteFile(key_file, good + "\n");
+  s.daemon(0).Signal(SIGHUP);
+  ASSERT_TRUE(WaitLog(s.daemon(0).log_path(), "reloaded the configuration", 5s)) << s.Logs();
+  // The old key's reading still comes back 401, 3 s after it was sent; then a reading
+  // with the new key fills the balance in.
+  s.SimPost("/_sim/chaos", "{}");
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"HEXISTS", "runway:account:rot", "balance"}) == 1; }, 15s))
+      << s.Logs();
+  EXPECT_EQ(CountInLog(s.daemon(0).log_path(), "account rot disabled"), 0u) << s.Logs();
+  s.redis().Push("runway:jobs",
+                 MakeJob("pinned", "image_to_video", "gen4_turbo", 5, 26, 400, "a calm sea", ",\"account\":\"rot\""));
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"LLEN", "runway:results"}) >= 1; }, 20s)) << s.Logs();
+  auto r = ResultsFor(s.redis(), "pinned");
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].status, "succeeded") << r[0].error_class << " " << r[0].error_message;
+  EXPECT_EQ(r[0].account, "rot");
+  s.daemon(0).Signal(SIGTERM);
+  EXPECT_EQ(s.daemon(0).Wait(5s), 0);
+}
+
+// SIGHUP outside the running state: before recovery (Redis unreachable) a READY=1
+// would tell systemd the start is done, and after STOPPING=1 it would say the daemon
+// is running again. The reload is applied before recovery but not announced, and
+// refused while stopping.
+TEST(Ops, AReloadOutsideTheRunningStateSaysNothingToSystemd) {
+  Stack s("ops-early-hup");
+  s.StartRedis();
+  SimOptions so;
+  so.extra_toml = "[chaos]\nslow_rate = 1.0\nslow_ms = 4000\n";  // creates stay on the wire
+  s.StartSim(so);
+  s.StopRedis(SIGKILL);
+  NotifySocket ns(s.dir() + "/notify.sock");
+  DaemonOptions o;
+  o.env["NOTIFY_SOCKET"] = s.dir() + "/notify.sock";
+  s.StartDaemon(o);
+  ASSERT_TRUE(WaitLog(s.daemon(0).log_path(), "cannot connect", 5s) ||
+              WaitLog(s.daemon(0).log_path(), "connection lost", 5s)) << s.Logs();
+  s.daemon(0).Signal(SIGHUP);
+  ASSERT_TRUE(WaitLog(s.daemon(0).log_path(), "reloaded the configuration", 5s)) << s.Logs();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(ns.Find("READY=1"), -1) << "READY=1 before recovery";
+  EXPECT_EQ(ns.Find("RELOADING=1"), -1);
+
+  // Redis comes back on the same port: recovery, then the one READY=1.
+  s.StartRedis();
+  ASSERT_TRUE(s.WaitReady(0, 15s)) << s.Logs();
+  ASSERT_TRUE(WaitFor([&] { return ns.Find("READY=1") >= 0; }, 5s));
+  s.redis().Push("runway:jobs", MakeJob("held", "image_to_video", "gen4_turbo", 5, 26, 500));
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"EXISTS", "runway:job:held"}) == 1; }, 5s)) << s.Logs();
+  std::this_thread::sleep_for(500ms);  // the create is on the wire (held 4 s)
+  s.daemon(0).Signal(SIGTERM);
+  ASSERT_TRUE(WaitFor([&] { return ns.Find("STOPPING=1") >= 0; }, 5s));
+  const int stopping = ns.Find("STOPPING=1");
+  s.daemon(0).Signal(SIGHUP);
+  EXPECT_EQ(s.daemon(0).Wait(10s), 0);
+  EXPECT_EQ(ns.Find("READY=1", stopping), -1) << "READY=1 after STOPPING=1";
+  EXPECT_EQ(CountInLog(s.daemon(0).log_path(), "reload refused: stopping"), 1u) << s.Logs();
+}
+
+// A stopping daemon takes no more jobs: /readyz and runwayd_ready say so at once,
+// for the whole grace period, not only once the endpoint is gone.
+TEST(Ops, AStoppingDaemonIsNotReady) {
+  Stack s("ops-stop-ready");
+  s.StartRedis();
+  SimOptions so;
+  so.extra_toml = "[chaos]\nslow_rate = 1.0\nslow_ms = 4000\n";  // the create stays on the wire
+  s.StartSim(so);
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  ASSERT_TRUE(WaitFor([&] { return s.MetricsGet(0, "/readyz").find("ok") != std::string::npos; }, 5s)) << s.Logs();
+  s.redis().Push("runway:jobs", MakeJob("held", "image_to_video", "gen4_turbo", 5, 26, 600));
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"EXISTS", "runway:job:held"}) == 1; }, 5s)) << s.Logs();
+  std::this_thread::sleep_for(500ms);
+  s.daemon(0).Signal(SIGTERM);
+  ASSERT_TRUE(WaitLog(s.daemon(0).log_path(), "stopping:", 5s)) << s.Logs();
+  EXPECT_EQ(s.MetricsGet(0, "/readyz"), "not ready: stopping\n");
+  EXPECT_NE(s.MetricsGet(0, "/metrics").find("\nrunwayd_ready 0\n"), std::string::npos);
+  EXPECT_EQ(s.daemon(0).Wait(10s), 0);
+}
