@@ -81,11 +81,19 @@ void FlushLogs() {
   if (auto* logger = spdlog::default_logger_raw()) logger->flush();
 }
 
+// Made once; a reload changes it in place. Replacing the default logger would free the
+// old one while another thread (the metrics endpoint's) may be logging through the raw
+// pointer spdlog's free functions use, and would drop the lines its sink held. The
+// formatter and the level are safe to change under a logging thread (the sink's mutex,
+// an atomic).
 void SetupLogging(const std::string& level, const std::string& format) {
-  auto logger = std::make_shared<spdlog::logger>("runwayd", std::make_shared<BatchedStderrSink>());
+  static std::shared_ptr<spdlog::logger> logger;  // first call: main(), before any thread
+  const bool first = logger == nullptr;
+  if (first) logger = std::make_shared<spdlog::logger>("runwayd", std::make_shared<BatchedStderrSink>());
   if (format == "json") logger->set_formatter(std::make_unique<JsonFormatter>());
   else logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   logger->set_level(spdlog::level::from_str(level));
+  if (!first) return;
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
 }

@@ -9,8 +9,9 @@
 
 namespace runwayd {
 
-// Installs the default logger. Lines below warn are batched in memory: the loop's owner
-// must call FlushLogs() before the loop blocks (and before exit).
+// Installs the default logger, or (called again, as by a reload) sets its level and
+// format in place: other threads may log meanwhile. Lines below warn are batched in
+// memory: the loop's owner must call FlushLogs() before the loop blocks (and before exit).
 void SetupLogging(const std::string& level, const std::string& format);
 
 // Writes out the lines waiting in memory. Cheap when none wait.
