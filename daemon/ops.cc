@@ -198,6 +198,7 @@ void Engine::Reload() {
   }
   cfg_.prices = next.prices;
   cfg_.poll = next.poll;
+  cfg_.poll.time_scale = cfg_.time_scale;  // restart-only (named above), as everywhere else
   cfg_.checks = next.checks;
   cfg_.accounts = next.accounts;
   cfg_.max_attempts = next.max_attempts;
