@@ -123,13 +123,27 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
   if (rec.fields.empty()) return;  // finished between SMEMBERS and HGETALL
   const bool cancel_requested = cancelled || field("cancelled") == "1";  // (kTakeDue keeps it in the record)
   if (auto it = by_id_.find(rec.id); it != by_id_.end() && slab_[it->second].admitted) {
-    // A task here holds this record already (it was loaded again after a lost reply,
-    // e.g. a retry hand-off that ran and was taken back): a second task would create a
-    // second paid task for the same attempt. The live one goes on (its next script
-    // sees the record as Redis has it); a cancel that came with the record is its.
-    spdlog::warn("job={} is already in flight here: its record is not loaded twice", rec.id);
-    if (cancel_requested) CancelByOperator(&slab_[it->second]);
-    return;
+    Task* held = &slab_[it->second];
+    if (held->step != Step::kHandOff) {
+      // Only our own hand-off comes back while its task is still here (below). Any other
+      // task here is stale: this daemon lost the job while stopped or cut off longer
+      // than its heartbeat TTL, and another daemon ran it on (a new task, a retry)
+      // before it came back here by adoption or from the retry set. The record is the
+      // job now; the stale task would poll a task the record no longer names and settle
+      // holds that are not its own. It is dropped without a write, the record loaded.
+      spdlog::warn("job={} task={} came back from another daemon: the task held here is stale, the record is "
+                   "loaded", rec.id, held->task_id);
+      if (held->holds_slot) InFlight(held, -1);
+      FreeTask(held);
+    } else {
+      // Our own retry hand-off, which ran (its reply was lost) and was taken back: a
+      // second task would create a second paid task for the same attempt. The live one
+      // goes on (its next script sees the record as Redis has it); a cancel that came
+      // with the record is its.
+      spdlog::warn("job={} is already in flight here: its record is not loaded twice", rec.id);
+      if (cancel_requested) CancelByOperator(held);
+      return;
+    }
   }
   Task* t = NewTask();
   t->admitted = true;

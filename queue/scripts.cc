@@ -169,6 +169,11 @@ for _, d in ipairs(redis.call('SMEMBERS', KEYS[1])) do
       end
       budget = budget - 1
     end
+    -- Operators' cancels left in its own list (forwarded to it by kRouteCancel, or moved
+    -- there by its kTakeCancels) are read by nobody else: back to the shared list, where
+    -- the next cancel poll routes them to whoever holds each job now.
+    local cancels = prefix .. ':cancel:' .. d
+    while redis.call('LMOVE', cancels, prefix .. ':cancel', 'RIGHT', 'LEFT') do end
     if redis.call('LLEN', proc) == 0 and redis.call('SCARD', infl) == 0 then
       redis.call('SREM', KEYS[1], d)
     end

@@ -62,7 +62,8 @@ extern const std::string kHeartbeat;
 // Adoption of the jobs of daemons whose heartbeat expired, atomically, so two live
 // daemons never adopt the same job. KEYS: daemons set. ARGV: prefix, my id, max jobs.
 // For each dead daemon D: its processing list moves into mine (the raws are returned
-// so I admit them), its in-flight ids move into my set and their records name me.
+// so I admit them), its in-flight ids move into my set and their records name me, and
+// the cancels in its own list (P:cancel:<D>) go back to P:cancel to be routed again.
 // A dead daemon with nothing left is forgotten. Returns {adopted_ids, taken_raws, dead_ids}.
 extern const std::string kAdopt;
 

@@ -103,3 +103,30 @@ TEST(Cancel, ACancelForAJobNotLoadedYetReachesItWhenLoaded) {
   EXPECT_EQ(a.creations, 1) << "u2's task only: " << a.Summary();
   EXPECT_EQ(a.refunds, 2u) << a.Summary();
 }
+
+// An operator's cancel for a job of d1 reached d1's own cancel list (a peer forwarded it
+// there, kRouteCancel, or d1 had moved it from runway:cancel) and d1 was killed before
+// it handled it. d2 adopts d1's job; the cancel must follow the job, not stay in the
+// list of a daemon that may never start again: the job ends cancelled, its task deleted.
+TEST(Cancel, ACancelLeftWithAKilledDaemonReachesTheAdopter) {
+  ProxiedStack p("cancel_adopted");
+  Stack& s = p.s;
+  FaultDaemons& d = p.d;
+  ASSERT_TRUE(p.StartDaemon("d1")) << d.Tail();
+  const std::string a1 = MakeJob("a1", "image_to_video", "gen4_turbo", 5, 26, 7301, "a calm sea sim:secs=600", "");
+  s.redis().Push("runway:jobs", a1);
+  ASSERT_TRUE(WaitFor([&] { return RecordField(s.redis(), "a1", "state") == "task"; }, 10s)) << d.Tail();
+  d.Kill("d1");
+  s.redis().Push("runway:cancel:d1", "a1");  // as kRouteCancel forwards it to the job's owner
+  std::this_thread::sleep_for(1200ms);       // d1's heartbeat (1 s) expires
+  ASSERT_TRUE(p.StartDaemon("d2")) << d.Tail();
+  // The task runs 30 s (time_scale 0.05): a result within 15 s is the cancel's.
+  ASSERT_TRUE(Drained(s, 1, 15s)) << d.Tail(3000);
+  const std::string r = ResultOf(s, "a1");
+  EXPECT_TRUE(Has(r, "\"status\":\"cancelled\"")) << r << "\n" << JobLogLines(s.dir(), {"a1"});
+  EXPECT_EQ(s.redis().Int({"LLEN", "runway:cancel:d1"}), 0);
+  EXPECT_EQ(d.Stop("d2"), 0);
+  const Audit a = AuditRun(s, {{"a1", 7301, 26, a1}});
+  EXPECT_TRUE(a.ok()) << a.Summary();
+  EXPECT_EQ(a.refunds, 1u) << a.Summary();
+}

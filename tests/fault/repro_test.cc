@@ -252,3 +252,46 @@ TEST(Repro, IdleSigtermDoesNotWaitOutTheGracePeriod) {
   EXPECT_LT(ms, 1500) << d.Tail();
   EXPECT_EQ(CountLines(d.log_path("d1"), "grace period over"), 0u) << d.Tail();
 }
+
+// d1 was stopped (SIGSTOP, a VM pause) or cut off longer than its heartbeat TTL while it
+// polled task T1 of x1. Meanwhile d2 adopted x1 and ran it on: a new task T2 (attempt 2:
+// T1 failed, or its create's answer was lost and on_unknown_outcome = resubmit), then d2
+// was killed. That state is written here as those scripts leave it, while d1 still holds
+// its stale task in memory. d1 now adopts x1 back from d2: the record is the job, and
+// T2 (finished, charged) must be its result; the stale task must neither keep the job
+// on T1 nor settle T2's hold as its own.
+TEST(Repro, AJobAdoptedBackFollowsItsRecordNotAStaleTask) {
+  Stack s("repro_stale_task");
+  s.StartRedis();
+  s.StartSim();
+  FaultDaemons d(s);
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  const std::string x1 = MakeJob("x1", "image_to_video", "gen4_turbo", 5, 26, 7401, "a calm sea sim:secs=600", "");
+  s.redis().Push("runway:jobs", x1);
+  ASSERT_TRUE(WaitFor([&] { return RecordField(s.redis(), "x1", "state") == "task"; }, 10s)) << d.Tail();
+  const std::string t1 = RecordField(s.redis(), "x1", "task_id");
+  std::string answer;
+  const std::string body2 = "{\"model\":\"gen4_turbo\",\"promptText\":\"a calm sea sim:secs=0\",\"seed\":7401,"
+                            "\"promptImage\":\"https://cdn.example.com/a.jpg\",\"ratio\":\"1280:720\",\"duration\":5}";
+  ASSERT_EQ(SimCreate(s, "image_to_video", body2, &answer), 200) << answer;
+  const size_t at = answer.find("\"id\":\"");
+  ASSERT_NE(at, std::string::npos) << answer;
+  const std::string t2 = answer.substr(at + 6, answer.find('"', at + 6) - at - 6);
+  // d2's adoption of d1's job, its attempt 2 recorded (kCreated), d2 killed. A polling
+  // task writes nothing to Redis, so d1 does not notice until it adopts x1 back.
+  s.redis().Cmd({"HSET", "runway:job:x1", "daemon", "d2", "adopted_from", "d1", "task_id", t2, "attempt", "2"});
+  s.redis().Cmd({"SREM", "runway:inflight:d1", "x1"});
+  s.redis().Cmd({"SADD", "runway:inflight:d2", "x1"});
+  s.redis().Cmd({"SADD", "runway:daemons", "d2"});
+  ASSERT_TRUE(WaitFor([&] { return CountLines(d.log_path("d1"), "adopted ") > 0; }, 10s)) << d.Tail();
+  // T1 runs 30 s (time_scale 0.05); T2 has finished.
+  ASSERT_TRUE(Drained(s, 1, 12s)) << d.Tail(3000) << JobLogLines(s.dir(), {"x1"});
+  const std::vector<std::string> results = s.redis().List("runway:results");
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_NE(results[0].find("\"status\":\"succeeded\""), std::string::npos) << results[0];
+  EXPECT_NE(results[0].find("\"task_id\":\"" + t2 + "\""), std::string::npos) << "T1 was " << t1 << ": " << results[0];
+  StopClean(d, "d1");
+  const Audit a = AuditRun(s, {{"x1", 7401, 26, x1}});
+  EXPECT_TRUE(a.ok()) << a.Summary();
+}
