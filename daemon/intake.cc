@@ -1,8 +1,8 @@
 // daemon/intake.cc — taking jobs from Redis, recovery of our own records, cancels.
 //
 // Intake alternates two fetches: a Lua batch (up to intake_batch jobs per round trip,
-// never blocking) while the queue has jobs, and one BLMOVE with a 1 s timeout on the
-// blocking connection when it is empty. Both move jobs into this daemon's processing
+// never blocking) while the queue has jobs, and one BLMOVE with a 1 s timeout (a third
+// of the heartbeat TTL if that is shorter) on the blocking connection when it is empty. Both move jobs into this daemon's processing
 // list atomically, so a taken job is in Redis until its outcome is written.
 // Intake pauses at max_in_flight and resumes as tasks finish.
 #include <spdlog/spdlog.h>
@@ -49,7 +49,11 @@ void Engine::MaybeTake(bool tail_waited) {
     }
     if (stopping_ || !blocking_->connected() || live_tasks_ >= cfg_.max_in_flight) return;
     taking_ = true;
-    store_->BlockingTake(1.0, [this](bool ok2, std::optional<std::string> job) {
+    // A BLMOVE waiting in Redis is served even while this process is paused: it must end
+    // before a peer can adopt our jobs and forget us (heartbeat_ttl_ms), or a job it moves
+    // afterwards would sit in a processing list nobody adopts.
+    const double block_s = std::min(1.0, static_cast<double>(cfg_.heartbeat_ttl_ms) / 3000.0);
+    store_->BlockingTake(block_s, [this](bool ok2, std::optional<std::string> job) {
       taking_ = false;
       if (job) OnTaken(std::move(*job));
       if (!ok2) {
