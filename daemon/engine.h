@@ -278,7 +278,7 @@ class Engine {
   // Upstream requests by (endpoint, status): endpoint names are string literals, so
   // their addresses are the key and counting a request builds no string.
   std::map<std::pair<const char*, long>, metrics::Counter*> upstream_counters_;
-  std::unordered_map<std::string, metrics::Gauge*> gauges_;
+  std::map<std::pair<std::string, std::string>, metrics::Gauge*> gauges_;  // (account, model)
   std::vector<curl_slist*> old_headers_;  // replaced on reload; requests may still use them
   int64_t redis_down_since_ = 0;
   int status_ticks_ = 0;

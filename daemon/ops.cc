@@ -114,8 +114,9 @@ void Engine::CountFinish(const Task* t, int refunded) {
 
 void Engine::InFlight(const Task* t, int delta) {
   if (t->account == nullptr) return;
-  std::string key = t->account->cfg.name + "/" + t->model;
-  metrics::Gauge*& g = gauges_[key];
+  // A pair, not "account/model": names may contain '/' (account "a/b", model "c" is not
+  // account "a", model "b/c").
+  metrics::Gauge*& g = gauges_[{t->account->cfg.name, t->model}];
   if (g == nullptr) g = m_->JobsInFlight(t->account->cfg.name, t->model);
   g->Add(delta);
 }
