@@ -72,12 +72,8 @@ TEST(Cancel, ACancelForAJobNotLoadedYetReachesItWhenLoaded) {
   const std::string u1 = MakeJob("u1", "image_to_video", "gen4_turbo", 5, 26, 7201, "a calm sea", "");
   const std::string u2 = MakeJob("u2", "image_to_video", "gen4_turbo", 5, 26, 7202, "a calm sea sim:secs=400", "");
   std::string answer;
-  const std::string body2 = "{\"model\":\"gen4_turbo\",\"promptText\":\"a calm sea sim:secs=400\",\"seed\":7202,"
-                            "\"promptImage\":\"https://cdn.example.com/a.jpg\",\"ratio\":\"1280:720\",\"duration\":5}";
-  ASSERT_EQ(SimCreate(s, "image_to_video", body2, &answer), 200) << answer;
-  const size_t at = answer.find("\"id\":\"");
-  ASSERT_NE(at, std::string::npos) << answer;
-  const std::string task = answer.substr(at + 6, answer.find('"', at + 6) - at - 6);
+  const std::string task = SimCreateTaskFor(s, 7202, "a calm sea sim:secs=400", &answer);
+  ASSERT_FALSE(task.empty()) << answer;
   const std::string now = std::to_string(WallMs());
   s.redis().Cmd({"HSET", "runway:job:u1", "raw", u1, "daemon", "d1", "state", "admitted", "taken_at", now,
                  "attempt", "0"});

@@ -17,6 +17,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "runway/answer.h"
+
 namespace fault {
 
 using namespace std::chrono_literals;
@@ -290,6 +292,14 @@ long SimCreate(const harness::Stack& s, const std::string& endpoint, const std::
   curl_slist_free_all(h);
   curl_easy_cleanup(e);
   return status;
+}
+
+std::string SimCreateTaskFor(const harness::Stack& s, int64_t seed, const std::string& prompt, std::string* answer) {
+  const std::string body = "{\"model\":\"gen4_turbo\",\"promptText\":\"" + prompt + "\",\"seed\":" +
+                           std::to_string(seed) +
+                           ",\"promptImage\":\"https://cdn.example.com/a.jpg\",\"ratio\":\"1280:720\",\"duration\":5}";
+  if (SimCreate(s, "image_to_video", body, answer) != 200) return "";
+  return runwayd::runway::ParseCreateAnswer(*answer).id;
 }
 
 }  // namespace fault

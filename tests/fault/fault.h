@@ -225,5 +225,9 @@ struct ProxiedStack {
 // POSTs a create straight to the simulator with the test key (as a daemon would).
 // Returns the HTTP status; *body gets the answer.
 long SimCreate(const harness::Stack& s, const std::string& endpoint, const std::string& body_json, std::string* body);
+// The task a daemon would create for harness::MakeJob(id, "image_to_video", "gen4_turbo",
+// 5, ..., seed, prompt), created straight at the simulator (state a test writes into
+// Redis names it). Returns its id; "" on failure, with the answer in *answer.
+std::string SimCreateTaskFor(const harness::Stack& s, int64_t seed, const std::string& prompt, std::string* answer);
 
 }  // namespace fault

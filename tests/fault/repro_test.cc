@@ -272,12 +272,8 @@ TEST(Repro, AJobAdoptedBackFollowsItsRecordNotAStaleTask) {
   ASSERT_TRUE(WaitFor([&] { return RecordField(s.redis(), "x1", "state") == "task"; }, 10s)) << d.Tail();
   const std::string t1 = RecordField(s.redis(), "x1", "task_id");
   std::string answer;
-  const std::string body2 = "{\"model\":\"gen4_turbo\",\"promptText\":\"a calm sea sim:secs=0\",\"seed\":7401,"
-                            "\"promptImage\":\"https://cdn.example.com/a.jpg\",\"ratio\":\"1280:720\",\"duration\":5}";
-  ASSERT_EQ(SimCreate(s, "image_to_video", body2, &answer), 200) << answer;
-  const size_t at = answer.find("\"id\":\"");
-  ASSERT_NE(at, std::string::npos) << answer;
-  const std::string t2 = answer.substr(at + 6, answer.find('"', at + 6) - at - 6);
+  const std::string t2 = SimCreateTaskFor(s, 7401, "a calm sea sim:secs=0", &answer);
+  ASSERT_FALSE(t2.empty()) << answer;
   // d2's adoption of d1's job, its attempt 2 recorded (kCreated), d2 killed. A polling
   // task writes nothing to Redis, so d1 does not notice until it adopts x1 back.
   s.redis().Cmd({"HSET", "runway:job:x1", "daemon", "d2", "adopted_from", "d1", "task_id", t2, "attempt", "2"});
