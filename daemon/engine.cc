@@ -198,11 +198,15 @@ void Engine::ForgetId(const Task* t) {
   if (it != by_id_.end() && it->second == t->slot) by_id_.erase(it);
 }
 
-void Engine::CancelByOperator(Task* t) {
-  if (t->outcome || t->cancel != CancelReason::kNone) return;
+bool Engine::FlagOperatorCancel(Task* t) {
+  if (t->outcome || t->cancel != CancelReason::kNone) return false;
   spdlog::info("job={} task={} cancel requested by an operator", t->job.id, t->task_id);
   t->cancel = CancelReason::kOperator;
-  if (!t->busy) Schedule(t, 0);
+  return true;
+}
+
+void Engine::CancelByOperator(Task* t) {
+  if (FlagOperatorCancel(t) && !t->busy) Schedule(t, 0);
 }
 
 void Engine::FreeTask(Task* t) {

@@ -180,8 +180,10 @@ class Engine {
   // Drops by_id_'s entry for t's job id if it names t (a duplicate's task never owned it).
   void ForgetId(const Task* t);
   // An operator's cancel for a task held here: flagged unless it already has an outcome
-  // or a cancel; an idle task acts at once, a busy one when its step completes.
+  // or a cancel (FlagOperatorCancel, true when it flagged); an idle task acts at once, a
+  // busy one when its step completes.
   void CancelByOperator(Task* t);
+  bool FlagOperatorCancel(Task* t);
   Task* Find(uint32_t slot, uint32_t gen);
   // Runs t's step delay_ms from now, on the grid of timers.h: rounded up (never early)
   // unless the caller passes Grid::kNearest (polls aimed by an estimate).

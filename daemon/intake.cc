@@ -2,8 +2,9 @@
 //
 // Intake alternates two fetches: a Lua batch (up to intake_batch jobs per round trip,
 // never blocking) while the queue has jobs, and one BLMOVE with a 1 s timeout (a third
-// of the heartbeat TTL if that is shorter) on the blocking connection when it is empty. Both move jobs into this daemon's processing
-// list atomically, so a taken job is in Redis until its outcome is written.
+// of the heartbeat TTL if that is shorter) on the blocking connection when it is empty.
+// Both move jobs into this daemon's processing list atomically, so a taken job is in
+// Redis until its outcome is written.
 // Intake pauses at max_in_flight and resumes as tasks finish.
 #include <spdlog/spdlog.h>
 
@@ -187,12 +188,10 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
   if (t->holds_slot) InFlight(t, +1);
   int64_t deadline_s = t->job.deadline_s.value_or(cfg_.default_deadline_s);
   t->deadline_ms = t->taken_at_ms + deadline_s * 1000;
-  if (cancel_requested) {
-    // Honoured in every state: a live task is cancelled after a look (DoPoll), a
-    // resubmit stops before its create (DoReserve), a waiting job ends below.
-    spdlog::info("job={} task={} cancel requested by an operator", t->job.id, t->task_id);
-    t->cancel = CancelReason::kOperator;
-  }
+  // A cancel is honoured in every state: a live task is cancelled after a look
+  // (DoPoll), a resubmit stops before its create (DoReserve), a waiting job ends below.
+  // (Flagged only: each branch below schedules the task itself.)
+  if (cancel_requested) FlagOperatorCancel(t);
   if (state == "task" && !t->task_id.empty()) {
     if (t->account == nullptr)
       return Fail(t, ErrorClass::kAccountUnusable, "account_removed",
