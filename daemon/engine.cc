@@ -280,6 +280,7 @@ void Engine::RunStep(Task* t) {
     case Step::kCancel: return DoCancel(t);
     case Step::kFinish: return DoFinish(t);
     case Step::kHandOff: return HandOff(t);
+    case Step::kSettleCharged: return SettleCharged(t, 0);
   }
 }
 

@@ -12,6 +12,7 @@
 //                        +---------------------------------------+
 //   kPoll -> kCancel (deadline, operator) -> kFinish
 //   kPoll -> kHandOff (a new task is due later: the job waits in P:retry, freed here)
+//   kCreate (outcome unknown, resubmit) -> kSettleCharged -> kReserve
 //
 // Redis is written before each irreversible upstream step (kReserve, which holds the
 // ledger's credits and slot and marks "create_sent", before a create)
@@ -75,7 +76,9 @@ struct Account {
   std::unordered_map<std::string, bool> price_mismatch_logged;
 };
 
-enum class Step : uint8_t { kAdmit, kReserve, kCreate, kRecordTask, kPoll, kCancel, kFinish, kHandOff };
+enum class Step : uint8_t {
+  kAdmit, kReserve, kCreate, kRecordTask, kPoll, kCancel, kFinish, kHandOff, kSettleCharged
+};
 enum class CancelReason : uint8_t { kNone, kDeadline, kOperator };
 
 // The job store's TTLs from the configuration (at start and on reload).
@@ -161,6 +164,9 @@ class Engine {
   // Lost replies (lost_replies.cc). A script whose reply was lost may have run: these
   // bring memory back in line with what Redis holds, never by guessing either way.
   void HandOff(Task* t);
+  // Ends a hold whose create's outcome is unknown as charged (-2), repeating until Redis
+  // answers, then reserves again for the next attempt after delay_ms.
+  void SettleCharged(Task* t, int64_t delay_ms);
   void ResyncProcessing();
   void ResyncInflight();
   // Operations (ops.cc): metrics, systemd notifications, reload.

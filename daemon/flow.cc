@@ -193,12 +193,11 @@ void Engine::DoCreate(Task* t) {
         t->attempt_reached = true;
         if (cfg_.resubmit_unknown && t->create_retries++ < cfg_.max_create_retries) {
           spdlog::warn("job={} create outcome unknown ({}); resubmitting as configured", t->job.id, c.code);
-          return Settle(t, -2, "resubmit", [this, hints = r.hints](Task* t2) {
-            t2->step = Step::kReserve;
-            ++t2->attempt;
-            t2->attempt_reached = false;
-            RetryStep(t2, runway::BackoffMs(0, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms), hints, Unit()));
-          });
+          ++t->attempt;
+          t->attempt_reached = false;
+          return SettleCharged(
+              t, std::max<int64_t>(1, runway::BackoffMs(0, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms),
+                                                        r.hints, Unit())));
         }
         spdlog::warn("job={} create outcome unknown ({}): {}", t->job.id, c.code, c.message);
         AccountEvent("outcome_unknown", t->account, {}, {{"job", t->job.id}, {"code", c.code}});

@@ -215,7 +215,7 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
     t->attempt_reached = false;
     // Its hold ends as charged, as the in-flight resubmit's does (a reading corrects it):
     // settled by the next reservation it would count as never charged.
-    return Settle(t, -2, "resubmit", [this](Task* t2) { AfterAdmit(t2); });
+    return SettleCharged(t, 0);
   }
   if (cancel_requested)
     return Fail(t, ErrorClass::kCancelled, "cancelled",

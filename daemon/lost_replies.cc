@@ -45,6 +45,28 @@ void Engine::HandOff(Task* t) {
   }, t->retry_due_ms);
 }
 
+// A create whose outcome is unknown, resubmitted (upstream.on_unknown_outcome =
+// resubmit): the lost create's hold ends as charged before the next attempt reserves.
+// Left in the record, that hold would be released by the next kReserve as never
+// charged (it settles any stale hold at 0), and the estimate would stay one
+// reservation high until the next reading: room for a job the account cannot pay.
+// So the settle repeats until Redis answers (Settle leaves holds_slot set when it got
+// no answer); a repeat of one that ran finds no hold and changes nothing.
+void Engine::SettleCharged(Task* t, int64_t delay_ms) {
+  t->step = Step::kSettleCharged;
+  Settle(t, -2, "resubmit", [this, delay_ms](Task* t2) {
+    if (t2->holds_slot) {
+      if (t2->step_errors == 0)
+        spdlog::warn("job={} Redis did not answer the settle of a create with an unknown outcome: repeating it "
+                     "before the next attempt", t2->job.id);
+      return RetryStep(t2, runway::BackoffMs(t2->step_errors, 200, 5000, runway::RetryHints{}, Unit()));
+    }
+    if (delay_ms == 0) return AfterAdmit(t2);
+    t2->step = Step::kReserve;
+    RetryStep(t2, delay_ms);
+  });
+}
+
 // A take whose reply was lost may have moved jobs into our processing list that no
 // task holds. Read the list back and take what nobody here accounts for. Nothing else
 // moves jobs into the list meanwhile: no take is in flight (taking_), and the list and

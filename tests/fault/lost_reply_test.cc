@@ -9,11 +9,14 @@
 //   * kAdopt and kTakeDue: the jobs they made ours are loaded and end in a result;
 //   * the cancel poll: an operator's cancel is not lost with the reply;
 //   * kReserve: the job is not refused for the slot or credit its lost hold took.
+//   * kSettle of an unknown create's hold, cut off: repeated, so it is counted as charged.
 // Each test failed before its fix (daemon/lost_replies.cc, kSettle, kTakeCancels).
 #include <gtest/gtest.h>
 
 #include "fault.h"
 #include "ledger/scripts.h"
+#include "outcomes.h"
+#include "sim_view.h"
 #include "queue/scripts.h"
 
 using namespace harness;
@@ -185,4 +188,45 @@ TEST(LostReply, ReserveRetriedIsNotRefusedByItsOwnHold) {
   };
   EXPECT_EQ(field("inflight:gen4_turbo"), "0");
   EXPECT_EQ(field("reserved"), "0");
+}
+
+// A create is answered 504 (Runway may have made the task) and the operator chose
+// on_unknown_outcome = "resubmit". Redis is cut off just as that create's hold is
+// settled as charged (kSettle with -2). The settle must be repeated until Redis
+// answers: left in the record, the hold was released by the next kReserve as never
+// charged, and the ledger believed the account had 25 credits more than it may have
+// until the next reading.
+TEST(LostReply, UnknownCreateIsSettledAsChargedWhenRedisWasAway) {
+  ProxiedStack p("lost_settle_charged");
+  Stack& s = p.s;
+  RedisProxy& proxy = p.proxy;
+  FaultDaemonOptions o;
+  o.upstream_toml = "on_unknown_outcome = \"resubmit\"";
+  o.extra_toml = "[jobs]\nmax_create_retries = 1\n";
+  ASSERT_TRUE(p.StartDaemon("d1", o)) << p.d.Tail();
+  const std::string settle_sha = Sha(s, runwayd::ledger::kSettle);
+  ASSERT_FALSE(settle_sha.empty());
+  const int64_t seed = 5858;
+  const std::string job = MakeJob("m8", "image_to_video", "gen4_turbo", 5, 26, seed);
+  SetChaos(s, R"({"rate_504":1,"rate_504_created":1})");  // the task is made, the answer is a 504
+  proxy.ArmCut(settle_sha);  // the job's first kSettle is that create's
+  s.redis().Push("runway:jobs", job);
+  ASSERT_TRUE(WaitFor([&] { return proxy.fired(); }, 20s)) << p.d.Tail();
+  SetChaos(s, "{}");  // the resubmitted create is answered
+  std::this_thread::sleep_for(1500ms);
+  proxy.Heal();
+  ASSERT_TRUE(Drained(s, 1, 30s)) << Where(s, "m8", "d1") << p.d.Tail(3000);
+  EXPECT_EQ(p.d.Stop("d1"), 0);
+  const auto results = ResultsFor(s.redis(), "m8");
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].status, "succeeded") << results[0].error_class << " " << results[0].error_message;
+  EXPECT_EQ(results[0].attempts, 2);
+  auto h = [&](const std::string& f) {
+    auto x = s.redis().Cmd({"HGET", "runway:account:main", f});
+    return x && x->type == REDIS_REPLY_STRING ? std::string(x->str, x->len) : std::string("0");
+  };
+  EXPECT_EQ(h("reserved"), "0");
+  EXPECT_EQ(h("inflight:gen4_turbo"), "0");
+  // The unanswered create assumed charged (25) plus the resubmitted task's 25.
+  EXPECT_EQ(h("charged_total"), "50") << JobLogLines(s.dir(), {"m8"}) << p.d.Tail(3000);
 }
