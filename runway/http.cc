@@ -21,7 +21,9 @@ struct HttpEngine::Transfer {
   Easy easy;
   Callback cb;
   std::string body_out;
-  size_t read_pos = 0;
+  bool once = false;            // a POST: curl may send it at most once (OnPrereqC)
+  uint8_t sends = 0;            // times curl was about to send this request
+  bool resend_refused = false;  // curl wanted to send it again: aborted
   bool too_big = false;
   HttpResult res;
   HttpRequest req;
@@ -140,7 +142,7 @@ HttpEngine::Easy HttpEngine::AcquireEasy() {
   bool ok = true;
   auto set = [&](CURLoption o, auto v) { ok = ok && curl_easy_setopt(e, o, v) == CURLE_OK; };
   set(CURLOPT_WRITEFUNCTION, OnWriteC);
-  set(CURLOPT_READFUNCTION, OnReadC);
+  set(CURLOPT_PREREQFUNCTION, OnPrereqC);
   set(CURLOPT_NOSIGNAL, 1L);
   set(CURLOPT_CONNECTTIMEOUT_MS, opts_.connect_timeout_ms);
   set(CURLOPT_TIMEOUT_MS, opts_.request_timeout_ms);
@@ -214,16 +216,19 @@ size_t HttpEngine::OnWriteC(char* ptr, size_t size, size_t n, void* userdata) {
   return len;
 }
 
-size_t HttpEngine::OnReadC(char* ptr, size_t size, size_t n, void* userdata) {
+// curl calls this each time a request is about to go out on a connection: once per
+// transfer, and again when it retries by itself on a fresh connection because a
+// reused one died before any answer ("connection died, retrying"). For a POST that
+// second time is refused: the first may have reached Runway and made a paid task.
+int HttpEngine::OnPrereqC(void* userdata, char*, char*, int, int) {
   auto* t = static_cast<Transfer*>(userdata);
-  size_t len = std::min(size * n, t->body_out.size() - t->read_pos);
-  std::copy_n(t->body_out.data() + t->read_pos, len, ptr);
-  t->read_pos += len;
-  return len;
+  if (!t->once || t->sends++ == 0) return CURL_PREREQFUNC_OK;
+  t->resend_refused = true;
+  return CURL_PREREQFUNC_ABORT;
 }
 
 void HttpEngine::Send(HttpRequest req, Callback cb) {
-  auto* t = new Transfer{this, {}, std::move(cb), std::move(req.body), 0, false, {}, {}, false};
+  auto* t = new Transfer{this, {}, std::move(cb), std::move(req.body), false, 0, false, false, {}, {}, false};
   t->req = std::move(req);
   ++in_flight_;
   live_.insert(t);
@@ -245,11 +250,13 @@ void HttpEngine::Start(Transfer* t) {
   set(CURLOPT_HTTPHEADER, req.headers);
   // The method, with whatever the handle's previous request set undone.
   std::string_view method = req.method;
+  set(CURLOPT_PREREQDATA, t);
   if (method == "POST") {
-    // A read callback and no seek callback: curl cannot rewind, so it cannot resend.
+    // The body goes out with the headers, in one send; OnPrereqC stops a resend.
+    t->once = true;
     set(CURLOPT_POST, 1L);
-    set(CURLOPT_READDATA, t);
     set(CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body_out.size()));
+    set(CURLOPT_POSTFIELDS, t->body_out.data());
     set(CURLOPT_CUSTOMREQUEST, static_cast<const char*>(nullptr));
   } else {
     set(CURLOPT_HTTPGET, 1L);
@@ -343,11 +350,17 @@ void HttpEngine::Complete(Transfer* t, CURLcode code) {
     r.curl_error = "response body over the size limit";
   } else if (code == CURLE_FAILED_INIT) {
     r.transport = Transport::kNotSent;
+  } else if (t->resend_refused) {
+    r.transport = Transport::kSentNoAnswer;  // the first send went out, and no answer came
+    r.status = 0;
+    r.curl_error = "the connection closed without an answer; not sent again (a create may have been made)";
   } else {
     r.transport = TransportFor(code, req_bytes);
     if (code != CURLE_OK && r.curl_error.empty()) r.curl_error = curl_easy_strerror(code);
     if (r.transport != Transport::kAnswered) r.status = 0;
   }
+  // The handle keeps no pointer into a freed body (a later GET would not read it).
+  if (t->once && e != nullptr) curl_easy_setopt(e, CURLOPT_POSTFIELDS, static_cast<const char*>(nullptr));
   ReleaseEasy(std::move(t->easy));
   if (t->in_curl) --active_;
   --in_flight_;

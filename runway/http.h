@@ -10,10 +10,12 @@
 // A connection's uv_poll_t lives as long as the connection, not one transfer (see
 // http_sockets.cc): on a reused connection a request costs no epoll_ctl at all.
 //
-// Money rule for POSTs (task creation): the body is handed to curl through a read
-// callback with no seek callback, so curl can never silently resend it on a fresh
-// connection after a reused one died; such a request fails with kSentNoAnswer and
-// the caller decides (outcome unknown), instead of risking a second paid task.
+// Money rule for POSTs (task creation): curl never sends one twice. curl retries a
+// request by itself on a fresh connection when a reused one died before any answer;
+// its pre-request callback runs before every send, and for a POST the second call
+// aborts the transfer, which fails with kSentNoAnswer: the caller decides (outcome
+// unknown), instead of risking a second paid task. (The body goes with the headers
+// in one send: CURLOPT_POSTFIELDS, not a read callback that curl cannot rewind.)
 //
 // Every callback passed to Send() runs exactly once, from the loop, never inside
 // Send(). Close() aborts what is in flight (kNotSent, or kSentNoAnswer once sent) and
@@ -115,7 +117,7 @@ class HttpEngine {
   void RunTimeouts();
   static void OnPollC(uv_poll_t* p, int status, int events);
   static size_t OnWriteC(char* ptr, size_t size, size_t n, void* userdata);
-  static size_t OnReadC(char* ptr, size_t size, size_t n, void* userdata);
+  static int OnPrereqC(void* userdata, char* remote_ip, char* local_ip, int remote_port, int local_port);
   void Action(curl_socket_t s, int flags);
   void Drain();
   void Complete(Transfer* t, CURLcode code);

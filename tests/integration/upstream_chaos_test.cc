@@ -146,7 +146,7 @@ TEST(Upstream, Create504WithResubmitSucceedsOnTheSecondCreate) {
 
 // The connection drops after the simulator created the task, on a connection curl
 // reuses: outcome_unknown, and exactly the one task — curl did not silently send the
-// POST again on a fresh connection (the body has no seek callback).
+// POST again on a fresh connection (its pre-request callback refuses a second send).
 TEST(Upstream, ResetAfterCreateIsOutcomeUnknownWithExactlyOneCreation) {
   Env e("resetafter");
   ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
@@ -178,8 +178,9 @@ TEST(Upstream, ResetAfterCreateIsOutcomeUnknownWithExactlyOneCreation) {
   EXPECT_EQ(st.Req("POST /v1/image_to_video"), 3) << "k0's, k00's and k1's one create";
   EXPECT_EQ(st.Resp("reset"), 1);
   // The daemon opened at most one connection for k1: curl's "connection died,
-  // retrying a fresh connect" on the reused one (libcurl 7.88 connects, then gives up
-  // because the body cannot be rewound) — and the simulator saw no second POST.
+  // retrying a fresh connect" on the reused one (libcurl 7.88 connects, then the
+  // daemon's pre-request callback aborts the second send) — and the simulator saw no
+  // second POST.
   EXPECT_LE(st.connections - c1, 4);
 }
 

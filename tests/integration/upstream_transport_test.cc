@@ -1,7 +1,7 @@
 // tests/integration/upstream_transport_test.cc — the daemon's side of the connection
-// to Runway: a 429 slows only the account that got it, TLS is verified (and works with
-// ca_file), plain http:// is refused for a non-loopback host, and an idle daemon stops
-// without waiting out its grace period.
+// to Runway: a 429 slows only the account that got it, create bodies small and large
+// arrive whole, TLS is verified (and works with ca_file), plain http:// is refused for
+// a non-loopback host, and an idle daemon stops without waiting out its grace period.
 // Shared setup and helpers: upstream_env.h.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -63,6 +63,34 @@ TEST(Upstream, A429SlowsOnlyItsAccount) {
 // =============================================================================
 // TLS and the base_url rule
 // =============================================================================
+
+// A create's body goes to curl as CURLOPT_POSTFIELDS: inline with the headers up to
+// 64 KB, in later sends above that. Both arrive whole (the simulator parses and
+// validates them: a cut or doubled body is a 400) and each is sent once.
+TEST(Upstream, SmallAndLargeCreateBodiesArriveWhole) {
+  Env e("bigbody");
+  ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
+  auto body = [](int64_t seed, size_t image_bytes) {
+    std::string img = "data:image/png;base64,";
+    const std::string_view b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; img.size() < image_bytes; ++i) img.push_back(b64[(i * 7) % 64]);
+    return R"({"model":"gen4_turbo","promptText":"a calm sea sim:secs=1","seed":)" + std::to_string(seed) +
+           R"(,"promptImage":")" + img + R"(","ratio":"1280:720","duration":5})";
+  };
+  const std::string small = body(951, 2000), large = body(952, 200000);
+  ASSERT_GT(large.size(), 65536u);
+  e.r().Push("runway:jobs", JobWithBody("s1", small));
+  e.r().Push("runway:jobs", JobWithBody("l1", large));
+  ASSERT_TRUE(WaitFor([&] { return e.r().Int({"LLEN", "runway:results"}) >= 2; }, 30s)) << e.s.Logs();
+  for (const char* id : {"s1", "l1"}) {
+    const ResultEvent r = ResultOf(e.r(), id);
+    EXPECT_EQ(r.status, "succeeded") << id << ": " << r.error_class << " " << r.error_message;
+  }
+  SimStats st = SimStatsOf(e.s);
+  EXPECT_EQ(st.Req("POST /v1/image_to_video"), 2);
+  EXPECT_EQ(st.Made(951), 1);
+  EXPECT_EQ(st.Made(952), 1);
+}
 
 // Without the simulator's certificate the daemon must not talk to it: nothing is
 // created, and jobs fail upstream_unavailable once the account's balance has failed to
