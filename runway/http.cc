@@ -220,6 +220,9 @@ size_t HttpEngine::OnWriteC(char* ptr, size_t size, size_t n, void* userdata) {
 // transfer, and again when it retries by itself on a fresh connection because a
 // reused one died before any answer ("connection died, retrying"). For a POST that
 // second time is refused: the first may have reached Runway and made a paid task.
+// (Refused even if the first send wrote nothing, which curl would resend safely: a
+// send that fails at once needs a reset the liveness check before reuse would have
+// seen, and the price of the rare miss is an unknown outcome, not a second task.)
 int HttpEngine::OnPrereqC(void* userdata, char*, char*, int, int) {
   auto* t = static_cast<Transfer*>(userdata);
   if (!t->once || t->sends++ == 0) return CURL_PREREQFUNC_OK;
