@@ -1,16 +1,16 @@
 // runway/http.cc — curl multi on libuv (see http.h).
 //
 // Shape follows curl's docs/examples/multi-uv.c, with the fixes that example lacks:
-// curl_multi_info_read is drained after every socket action, a 0 ms timeout is
-// mapped to 1 ms, every curl return code is checked, and on Close() the loop keeps
-// running until curl has closed its sockets and every uv_poll_t is closed.
+// curl_multi_info_read is drained after every socket action, a 0 ms timeout runs on
+// the loop's next turn (never inside curl's own callback: OnTimerC), every curl return
+// code is checked, and on Close() the loop keeps running until curl has closed its
+// sockets and every uv_poll_t is closed. Its decisions that need no socket are in
+// http_rules.cc.
 #include "runway/http.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <array>
-#include <cctype>
 #include <ctime>
 #include <unordered_set>
 
@@ -29,49 +29,6 @@ struct HttpEngine::Transfer {
   HttpRequest req;
   bool in_curl = false;
 };
-
-Transport TransportFor(CURLcode code, long request_bytes) {
-  switch (code) {
-    case CURLE_OK:
-      return Transport::kAnswered;
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-      return Transport::kNotSent;
-    case CURLE_OPERATION_TIMEDOUT:
-      return request_bytes == 0 ? Transport::kNotSent : Transport::kTimeout;
-    default:
-      return request_bytes == 0 ? Transport::kNotSent : Transport::kSentNoAnswer;
-  }
-}
-
-void ProxyFromEnvironment(std::string_view scheme, const std::function<const char*(const char*)>& get,
-                          std::string* proxy, std::string* no_proxy) {
-  auto var = [&get](const std::string& name) -> const char* {
-    const char* v = get(name.c_str());
-    return v != nullptr && *v != '\0' ? v : nullptr;
-  };
-  std::string name;
-  for (char c : scheme) name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  name += "_proxy";
-  const char* p = var(name);
-  if (p == nullptr && name != "http_proxy") {
-    std::string upper;
-    for (char c : name) upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-    p = var(upper);
-  }
-  if (p == nullptr) p = var("all_proxy");
-  if (p == nullptr) p = var("ALL_PROXY");
-  *proxy = p != nullptr ? p : "";
-  const char* n = var("no_proxy");
-  if (n == nullptr) n = var("NO_PROXY");
-  *no_proxy = n != nullptr ? n : "";
-}
 
 HttpEngine::HttpEngine(uv_loop_t* loop, HttpOptions opts) : loop_(loop), opts_(std::move(opts)) {
   uv_timer_init(loop_, &timer_);
@@ -94,37 +51,6 @@ HttpEngine::~HttpEngine() {
     curl_easy_cleanup(x.curl);
     curl_url_cleanup(x.url);
   }
-}
-
-namespace {
-// The characters a plain path may hold (see SplitPlainUrl): a table, since every
-// request's path is checked.
-constexpr auto kPlainPathChars = [] {
-  std::array<bool, 256> t{};
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (unsigned char c : std::string_view("-._~/:@!$&'()*+,;=")) t[c] = true;
-  return t;
-}();
-}  // namespace
-
-bool SplitPlainUrl(std::string_view url, std::string_view* base, std::string_view* path) {
-  const size_t sep = url.find("://");
-  if (sep == std::string_view::npos || sep == 0) return false;
-  const size_t slash = url.find('/', sep + 3);
-  if (slash == std::string_view::npos || slash == sep + 3) return false;
-  for (char c : url.substr(0, slash)) {
-    if (c == '@' || c == '?' || c == '#' || static_cast<unsigned char>(c) <= ' ') return false;
-  }
-  const std::string_view p = url.substr(slash);
-  for (char c : p) {
-    if (!kPlainPathChars[static_cast<unsigned char>(c)]) return false;
-  }
-  if (p.find("/.") != std::string_view::npos) return false;  // curl would remove dot segments
-  *base = url.substr(0, slash);
-  *path = p;
-  return true;
 }
 
 // Pooled handles keep the options that never change between requests; a request
