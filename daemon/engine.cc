@@ -264,8 +264,11 @@ void Engine::RunStep(Task* t) {
     // A reservation answered while stopping: no new create goes out, so give the hold
     // back and say so in the record, whose "create_sent" would make the next owner take
     // a create that never happened for an unknown outcome (and refund a job it can run).
+    // Unanswered, it is repeated (the step stays kCreate, which the stop waits for): the
+    // record may still say "create_sent". A repeat of one that ran finds no hold.
     if (t->step == Step::kCreate && !t->busy && !closed_)
       return Settle(t, 0, "refused", [this](Task* t2) {
+        if (t2->holds_slot) return RetryStep(t2, runway::BackoffMs(t2->step_errors, 100, 1000, {}, Unit()));
         t2->step = Step::kReserve;
         MaybeClose();
       });
@@ -307,13 +310,12 @@ void Engine::RequestStop() {
 
 void Engine::MaybeClose() {
   if (!stopping_ || closed_) return;
-  // Wait only for what must not be cut: outcome writes, and creates whose answer
-  // (a task id) has not been recorded yet.
+  // Wait only for what must not be cut: outcome writes, creates whose answer (a task
+  // id) has not been recorded yet, and reservations being given back (RunStep).
   // (A scan, but only while stopping, over the few seconds of the grace period.)
   for (const Task& t : slab_) {
     if (t.job.raw.empty()) continue;  // a free slot
-    if (t.step == Step::kFinish || t.step == Step::kRecordTask) return;
-    if (t.busy && t.step == Step::kCreate) return;
+    if (t.step == Step::kFinish || t.step == Step::kRecordTask || t.step == Step::kCreate) return;
   }
   if (cmd_->pending() > 0) return;
   if (recovered_ && !heartbeat_dropped_) {

@@ -12,6 +12,7 @@
 #include <signal.h>
 
 #include "fault.h"
+#include "ledger/scripts.h"
 
 using namespace harness;
 using namespace fault;
@@ -34,6 +35,11 @@ std::string StartWithACreateOnTheWire(Stack& s, FaultDaemons& d, int slow_ms, co
   EXPECT_TRUE(WaitFor([&] { return RecordField(s.redis(), id, "state") == "create_sent"; }, 20s)) << d.Tail();
   std::this_thread::sleep_for(100ms);
   return job;
+}
+
+std::string Sha(Stack& s, const std::string& script) {
+  auto r = s.redis().Cmd({"SCRIPT", "LOAD", script});
+  return r && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : std::string();
 }
 
 }  // namespace
@@ -113,6 +119,45 @@ TEST(Stop, AReservationAnsweredWhileStoppingIsGivenBack) {
   EXPECT_EQ(d.Stop("d1"), 0);
   const Audit a = AuditRun(p.s, {{"m3", seed, 26, job}});
   EXPECT_EQ(a.outcome_unknown, 0u) << a.Summary() << "\n" << JobLogLines(p.s.dir(), {"m3"}) << d.Tail(3000);
+  EXPECT_EQ(a.succeeded, 1u) << a.Summary();
+  EXPECT_EQ(a.creations, 1) << a.Summary();
+  EXPECT_TRUE(a.ok()) << a.Summary();
+}
+
+// As above, but the give-back (kSettle "refused") gets no answer: Redis is cut off
+// just as it is sent, and comes back 150 ms later, well within the grace period.
+// Before the fix the unanswered settle was taken as done: the daemon stopped with the
+// record still "create_sent" (and the hold in the account hash), and the next start
+// failed the job outcome_unknown with a refund although no create had gone out. Now
+// the give-back is repeated until Redis answers, and the stop waits for it.
+TEST(Stop, AGivenBackReservationIsRepeatedUntilRedisAnswers) {
+  ProxiedStack p("stop_giveback");
+  FaultDaemons& d = p.d;
+  ASSERT_TRUE(p.StartDaemon("d1")) << d.Tail();
+  const std::string settle_sha = Sha(p.s, runwayd::ledger::kSettle);
+  ASSERT_FALSE(settle_sha.empty());
+  const int64_t seed = 5252;
+  const std::string job = MakeJob("m2", "image_to_video", "gen4_turbo", 5, 26, seed);
+  p.proxy.ArmHold("runway:replayed:m2");  // kAdmit, the only command that names this key
+  p.s.redis().Push("runway:jobs", job);
+  ASSERT_TRUE(WaitFor([&] { return p.proxy.fired(); }, 10s)) << d.Tail();
+  ASSERT_TRUE(WaitFor([&] { return RecordField(p.s.redis(), "m2", "state") == "create_sent"; }, 10s)) << d.Tail();
+  d.proc("d1").Signal(SIGTERM);
+  ASSERT_TRUE(WaitFor([&] { return CountLines(d.log_path("d1"), "stopping: ") > 0; }, 10s)) << d.Tail();
+  p.proxy.ArmCut(settle_sha);  // the give-back never reaches Redis, nor anything else until Heal()
+  p.proxy.Release();
+  ASSERT_TRUE(WaitFor([&] { return p.proxy.fired(); }, 10s)) << d.Tail();
+  std::this_thread::sleep_for(150ms);
+  p.proxy.Heal();
+  EXPECT_EQ(d.proc("d1").Wait(10s), 0) << d.Tail();
+  EXPECT_EQ(RecordField(p.s.redis(), "m2", "state"), "refused") << d.Tail();
+  EXPECT_EQ(RecordField(p.s.redis(), "m2", "hold_slot"), "") << "the hold is given back";
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ASSERT_TRUE(Drained(p.s, 1, 30s)) << d.Tail();
+  EXPECT_EQ(d.Stop("d1"), 0);
+  const Audit a = AuditRun(p.s, {{"m2", seed, 26, job}});
+  EXPECT_EQ(a.outcome_unknown, 0u) << a.Summary() << "\n" << JobLogLines(p.s.dir(), {"m2"}) << d.Tail(3000);
   EXPECT_EQ(a.succeeded, 1u) << a.Summary();
   EXPECT_EQ(a.creations, 1) << a.Summary();
   EXPECT_TRUE(a.ok()) << a.Summary();
