@@ -13,6 +13,7 @@
 
 #include "fault.h"
 #include "ledger/scripts.h"
+#include "queue/scripts.h"
 
 using namespace harness;
 using namespace fault;
@@ -160,5 +161,45 @@ TEST(Stop, AGivenBackReservationIsRepeatedUntilRedisAnswers) {
   EXPECT_EQ(a.outcome_unknown, 0u) << a.Summary() << "\n" << JobLogLines(p.s.dir(), {"m2"}) << d.Tail(3000);
   EXPECT_EQ(a.succeeded, 1u) << a.Summary();
   EXPECT_EQ(a.creations, 1) << a.Summary();
+  EXPECT_TRUE(a.ok()) << a.Summary();
+}
+
+// SIGTERM while the blocking take (BLMOVE) waits in Redis. The stop dropped the
+// heartbeat at once; a peer that adopted then found nothing and forgot this daemon
+// (kAdopt removes a dead daemon with empty lists from runway:daemons), and a job pushed
+// before the BLMOVE's timeout was moved into this daemon's processing list, which
+// nobody reads any more: with the daemon gone for good, no result. Here the peer's
+// adoption is run by hand while the heartbeat's DEL is held (its reply late), and the
+// BLMOVE is a fresh one (its 1 s timeout ahead). Now the stop waits for the take to
+// return before the heartbeat goes; the job stays in runway:jobs for the peer.
+TEST(Stop, ATakeWaitingInRedisEndsBeforeTheHeartbeatGoes) {
+  ProxiedStack p("stop_take");
+  FaultDaemons& d = p.d;
+  FaultDaemonOptions o;
+  o.heartbeat_ttl_ms = 3000;  // a BLMOVE of 1 s
+  ASSERT_TRUE(p.StartDaemon("d1", o)) << d.Tail();
+  p.proxy.ArmHold("BLMOVE");  // only to see a fresh BLMOVE go out
+  ASSERT_TRUE(WaitFor([&] { return p.proxy.fired(); }, 10s)) << d.Tail();
+  p.proxy.ArmHold("\r\nDEL\r\n");  // the stop's heartbeat DEL, the only DEL the daemon sends
+  p.proxy.Release();
+  d.proc("d1").Signal(SIGTERM);
+  // Old code: the DEL is sent at once, within the BLMOVE's second. Fixed: after it.
+  if (WaitFor([&] { return p.proxy.fired(); }, 600ms)) {
+    // A peer's adoption, as kAdopt runs it, now that d1's heartbeat is gone.
+    p.s.redis().Cmd({"EVAL", runwayd::scripts::kAdopt, "1", "runway:daemons", "runway", "d2", "100"});
+    EXPECT_EQ(p.s.redis().Int({"SISMEMBER", "runway:daemons", "d1"}), 0);
+  }
+  const int64_t seed = 5151;
+  const std::string job = MakeJob("m1", "image_to_video", "gen4_turbo", 5, 26, seed);
+  p.s.redis().Push("runway:jobs", job);
+  std::this_thread::sleep_for(200ms);
+  p.proxy.Release();
+  EXPECT_EQ(d.proc("d1").Wait(10s), 0) << d.Tail();
+  // The peer, a real daemon now, must find the job wherever the stop left it.
+  ASSERT_TRUE(p.StartDaemon("d2", o)) << d.Tail();
+  EXPECT_TRUE(Drained(p.s, 1, 20s)) << "processing:d1 holds " << p.s.redis().Int({"LLEN", "runway:processing:d1"})
+                                    << d.Tail();
+  EXPECT_EQ(d.Stop("d2"), 0);
+  const Audit a = AuditRun(p.s, {{"m1", seed, 26, job}});
   EXPECT_TRUE(a.ok()) << a.Summary();
 }
