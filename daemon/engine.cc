@@ -259,14 +259,20 @@ void Engine::OnTick() {
   }
 }
 
+// While stopping: a hold that no create will use now. A reservation answered while
+// stopping (kCreate: no new create goes out), or a refused create's hold whose settle got
+// no answer (kReserve: the next reservation, which would release it, is not made now).
+static bool HoldToGiveBack(const Task& t) {
+  return t.account != nullptr && (t.step == Step::kCreate || (t.step == Step::kReserve && t.holds_slot));
+}
+
 void Engine::RunStep(Task* t) {
   if (stopping_) {
-    // A reservation answered while stopping: no new create goes out, so give the hold
-    // back and say so in the record, whose "create_sent" would make the next owner take
-    // a create that never happened for an unknown outcome (and refund a job it can run).
-    // Unanswered, it is repeated (the step stays kCreate, which the stop waits for): the
-    // record may still say "create_sent". A repeat of one that ran finds no hold.
-    if (t->step == Step::kCreate && !t->busy && !closed_)
+    // Give such a hold back and say so in the record, whose "create_sent" would make the
+    // next owner take a create that never happened for an unknown outcome (and refund a
+    // job it can run). Unanswered, it is repeated (the stop waits for it): the record may
+    // still say "create_sent". A repeat of one that ran finds no hold.
+    if (HoldToGiveBack(*t) && !t->busy && !closed_)
       return Settle(t, 0, "refused", [this](Task* t2) {
         if (t2->holds_slot) return RetryStep(t2, runway::BackoffMs(t2->step_errors, 100, 1000, {}, Unit()));
         t2->step = Step::kReserve;
@@ -305,6 +311,8 @@ void Engine::RequestStop() {
     spdlog::warn("stopping: grace period over, closing with writes pending");
     self->CloseAll();
   }, static_cast<uint64_t>(cfg_.shutdown_grace_ms), 0);
+  for (Task& t : slab_)  // holds waiting for a retry's delay are given back now (RunStep)
+    if (!t.job.raw.empty() && HoldToGiveBack(t) && !t.busy) Schedule(&t, 0);
   MaybeClose();
 }
 
@@ -315,7 +323,7 @@ void Engine::MaybeClose() {
   // (A scan, but only while stopping, over the few seconds of the grace period.)
   for (const Task& t : slab_) {
     if (t.job.raw.empty()) continue;  // a free slot
-    if (t.step == Step::kFinish || t.step == Step::kRecordTask || t.step == Step::kCreate) return;
+    if (t.step == Step::kFinish || t.step == Step::kRecordTask || HoldToGiveBack(t)) return;
   }
   if (cmd_->pending() > 0) return;
   // A take still waiting in Redis (BLMOVE, up to 1 s) may yet move a job into our
