@@ -163,8 +163,12 @@ void Engine::Recover() {
       recovered_ = true;
       // Taken-but-not-admitted jobs are processed like new ones.
       for (auto& raw : raws) OnTaken(std::move(raw));
-      sd_notify(0, "READY=1");
-      spdlog::info("ready: taking jobs from {}", store_->keys().jobs());
+      // A SIGTERM during recovery: systemd heard STOPPING=1, and nothing will be taken.
+      // (The timers below still start: the heartbeat goes on until MaybeClose drops it.)
+      if (!stopping_) {
+        sd_notify(0, "READY=1");
+        spdlog::info("ready: taking jobs from {}", store_->keys().jobs());
+      }
       uint64_t beat = static_cast<uint64_t>(cfg_.heartbeat_ttl_ms / 3);
       uv_timer_start(&beat_timer_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->Beat(); }, beat, beat);
       uv_timer_start(&ledger_timer_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->ReconcileDue(); }, 0, 1000);

@@ -241,3 +241,23 @@ TEST(Stop, ARefusedCreatesHoldIsGivenBackWhenRedisComesBackDuringTheStop) {
   EXPECT_EQ(a.succeeded, 1u) << a.Summary();
   EXPECT_EQ(a.creations, 1) << a.Summary();
 }
+
+// SIGTERM while the start's recovery reads this daemon's in-flight set (its reply held).
+// Before the fix the recovery, answered after the stop began, went on to say READY=1
+// to systemd after STOPPING=1 and logged "ready: taking jobs" for a daemon that takes
+// nothing (as item 32's reload did). Now a stopping daemon says nothing of the kind,
+// and still stops cleanly.
+TEST(Stop, ASigtermDuringRecoveryIsNotFollowedByReady) {
+  ProxiedStack p("stop_recovery");
+  FaultDaemons& d = p.d;
+  p.proxy.ArmHold("$8\r\nSMEMBERS\r\n");  // Recover's LoadInflight (scripts name SMEMBERS in their text only)
+  FaultDaemonOptions o;
+  o.redis_port = p.proxy.port();
+  d.Start("d1", o);
+  ASSERT_TRUE(WaitFor([&] { return p.proxy.fired(); }, 10s)) << d.Tail();
+  d.proc("d1").Signal(SIGTERM);
+  ASSERT_TRUE(WaitFor([&] { return CountLines(d.log_path("d1"), "stopping: ") > 0; }, 10s)) << d.Tail();
+  p.proxy.Release();
+  EXPECT_EQ(d.proc("d1").Wait(10s), 0) << d.Tail();
+  EXPECT_EQ(CountLines(d.log_path("d1"), "ready: taking jobs"), 0u) << d.Tail();
+}
