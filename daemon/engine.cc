@@ -176,6 +176,11 @@ void Engine::Recover() {
       AdoptOrphans();
       MaybeTake();
     });
+  }, [this](const std::string& id) {
+    // A pass after one that lost a reply: the records that pass resumed are its tasks'
+    // (they may have reserved and created since). Resumed again, each would be dropped
+    // as stale and its record, "create_sent" by then, failed as an unknown outcome.
+    return by_id_.count(id) > 0;
   });
 }
 
