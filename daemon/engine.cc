@@ -328,11 +328,14 @@ void Engine::RequestStop() {
 void Engine::MaybeClose() {
   if (!stopping_ || closed_) return;
   // Wait only for what must not be cut: outcome writes, creates whose answer (a task
-  // id) has not been recorded yet, and reservations being given back (RunStep).
+  // id) has not been recorded yet, reservations being given back (RunStep), and cancels
+  // on the wire (Runway deletes the task at once; the next owner, which knows nothing of
+  // the cancel, would find it gone and fail the job task_not_found).
   // (A scan, but only while stopping, over the few seconds of the grace period.)
   for (const Task& t : slab_) {
     if (t.job.raw.empty()) continue;  // a free slot
     if (t.step == Step::kFinish || t.step == Step::kRecordTask || HoldToGiveBack(t)) return;
+    if (t.busy && t.step == Step::kCancel) return;
   }
   if (cmd_->pending() > 0) return;
   // A take still waiting in Redis (BLMOVE, up to 1 s) may yet move a job into our

@@ -261,3 +261,35 @@ TEST(Stop, ASigtermDuringRecoveryIsNotFollowedByReady) {
   EXPECT_EQ(d.proc("d1").Wait(10s), 0) << d.Tail();
   EXPECT_EQ(CountLines(d.log_path("d1"), "ready: taking jobs"), 0u) << d.Tail();
 }
+
+// SIGTERM while an operator's cancel (DELETE) is on the wire: Runway cancels the task at
+// once, the answer takes 500 ms. Before the fix the stop did not wait for it: the DELETE
+// was cut off, the cancel (acknowledged in Redis, held in memory) was lost with the
+// process, and the next start found the task gone (404): the job ended failed
+// upstream_failure "task_not_found", dead-lettered for a replay, not cancelled. Now the
+// stop waits for the DELETE's answer, as for a create's, and the job ends cancelled.
+TEST(Stop, ACancelOnTheWireIsAnsweredBeforeTheStop) {
+  Stack s("stop_cancel");
+  FaultDaemons d(s);
+  s.StartRedis();
+  s.StartSim();
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  const std::string job = MakeJob("m6", "image_to_video", "gen4_turbo", 5, 26, 5656, "x sim:secs=400", "");
+  s.redis().Push("runway:jobs", job);
+  ASSERT_TRUE(WaitFor([&] { return RecordField(s.redis(), "m6", "state") == "task"; }, 20s)) << d.Tail();
+  SetChaos(s, R"({"slow_rate":1,"slow_ms":500})");  // every answer 500 ms late, the DELETE's too
+  s.redis().Push("runway:cancel", "m6");
+  ASSERT_TRUE(WaitSimCounter(s, false, "DELETE /v1/tasks", 1, 10s)) << d.Tail();
+  d.proc("d1").Signal(SIGTERM);
+  EXPECT_EQ(d.proc("d1").Wait(10s), 0) << d.Tail();
+  SetChaos(s, "{}");
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ASSERT_TRUE(Drained(s, 1, 30s)) << d.Tail();
+  EXPECT_EQ(d.Stop("d1"), 0);
+  auto results = s.redis().List("runway:results");
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_NE(results[0].find("\"status\":\"cancelled\""), std::string::npos) << results[0] << d.Tail(3000);
+  EXPECT_EQ(s.redis().Int({"LLEN", "runway:dead"}), 0) << "an operator's cancel is not dead-lettered";
+}
