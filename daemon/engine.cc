@@ -320,8 +320,14 @@ void Engine::RequestStop() {
     spdlog::warn("stopping: grace period over, closing with writes pending");
     self->CloseAll();
   }, static_cast<uint64_t>(cfg_.shutdown_grace_ms), 0);
-  for (Task& t : slab_)  // holds waiting for a retry's delay are given back now (RunStep)
-    if (!t.job.raw.empty() && HoldToGiveBack(t) && !t.busy) Schedule(&t, 0);
+  for (Task& t : slab_) {
+    if (t.job.raw.empty()) continue;  // a free slot
+    if (HoldToGiveBack(t) && !t.busy) Schedule(&t, 0);  // now, not after a retry's delay (RunStep)
+    // An operator's cancel not carried out yet lives only here (its list was trimmed):
+    // kept in the record (kRouteCancel marks a job held here) for whoever resumes it.
+    if (t.admitted && t.cancel == CancelReason::kOperator && !t.outcome)
+      store_->RouteCancel(t.job.id, [](std::string_view) {});
+  }
   MaybeClose();
 }
 

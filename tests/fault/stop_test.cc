@@ -293,3 +293,35 @@ TEST(Stop, ACancelOnTheWireIsAnsweredBeforeTheStop) {
   EXPECT_NE(results[0].find("\"status\":\"cancelled\""), std::string::npos) << results[0] << d.Tail(3000);
   EXPECT_EQ(s.redis().Int({"LLEN", "runway:dead"}), 0) << "an operator's cancel is not dead-lettered";
 }
+
+// SIGTERM after an operator's cancel was read (and trimmed from the daemon's cancel list)
+// but before it was carried out: the look at the task that comes first (GET) is on the
+// wire, its answer 500 ms late. Before the fix the cancel lived only in memory and went
+// with the process: the next start ran the job to its end, a success the operator had
+// cancelled (and paid). Now the stop writes the cancel into the record (cancelled=1, as
+// kRouteCancel does for a job held here), and the next start cancels the task.
+TEST(Stop, ACancelReadButNotCarriedOutSurvivesTheStop) {
+  Stack s("stop_cancel_read");
+  FaultDaemons d(s);
+  s.StartRedis();
+  s.StartSim();
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  const std::string job = MakeJob("m7", "image_to_video", "gen4_turbo", 5, 26, 5757, "x sim:secs=400", "");
+  s.redis().Push("runway:jobs", job);
+  ASSERT_TRUE(WaitFor([&] { return RecordField(s.redis(), "m7", "state") == "task"; }, 20s)) << d.Tail();
+  SetChaos(s, R"({"slow_rate":1,"slow_ms":500})");  // the look's answer comes 500 ms late
+  s.redis().Push("runway:cancel", "m7");
+  ASSERT_TRUE(WaitFor([&] { return CountLines(d.log_path("d1"), "cancel requested by an operator") > 0; }, 10s));
+  ASSERT_TRUE(WaitFor([&] { return s.redis().Int({"LLEN", "runway:cancel:d1"}) == 0; }, 2s)) << "trimmed";
+  d.proc("d1").Signal(SIGTERM);
+  EXPECT_EQ(d.proc("d1").Wait(10s), 0) << d.Tail();
+  SetChaos(s, "{}");
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ASSERT_TRUE(Drained(s, 1, 40s)) << d.Tail();
+  EXPECT_EQ(d.Stop("d1"), 0);
+  auto results = s.redis().List("runway:results");
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_NE(results[0].find("\"status\":\"cancelled\""), std::string::npos) << results[0] << d.Tail(3000);
+}
