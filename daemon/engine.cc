@@ -3,11 +3,12 @@
 // Start order: connect both Redis connections; on the first command connection,
 // recover this daemon's own in-flight records and processing list (Recover), then
 // start taking jobs, then tell systemd READY=1. Stop order (SIGINT/SIGTERM): stop
-// taking and starting upstream work (a reservation answered meanwhile is given back),
-// let outcome writes and creates already on the wire finish for up to
-// shutdown_grace_ms while the heartbeat goes on, drop the heartbeat once nothing is
-// on the wire (others may adopt what is left), then close curl (its sockets first),
-// Redis and our own handles, so uv_run returns and uv_loop_close succeeds.
+// taking and starting upstream work (a hold no create will use is given back; an
+// operator's cancel not carried out yet is written into its record), let outcome
+// writes, creates and cancels already on the wire finish for up to shutdown_grace_ms
+// while the heartbeat goes on, drop the heartbeat once nothing is on the wire and no
+// take waits in Redis (others may adopt what is left), then close curl (its sockets
+// first), Redis and our own handles, so uv_run returns and uv_loop_close succeeds.
 #include "daemon/engine.h"
 #include "daemon/logging.h"
 

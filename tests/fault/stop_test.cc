@@ -1,10 +1,13 @@
-// tests/fault/stop_test.cc — SIGTERM while a create is on the wire, or about to be.
+// tests/fault/stop_test.cc — SIGTERM while a create, a cancel or a take is on the
+// wire, or about to be.
 //
 // A stop must not turn a create that went out into one that "certainly did not
 // happen", and must not hand the job to another daemon while its answer may still
 // come: either would end with a second paid task, or with a task that exists and is
 // charged while the job was refunded as an unknown outcome. Nor may it leave a job
-// marked "create_sent" when no create went out. The simulator's `slow` chaos holds
+// marked "create_sent" when no create went out (also when Redis did not answer the
+// hold's give-back at once), lose an operator's cancel, or leave a job where no daemon
+// looks, nor announce READY=1 after STOPPING=1. The simulator's `slow` chaos holds
 // every answer (the task is created at once, the response comes later), and
 // RedisProxy::ArmHold holds a Redis reply: each makes its window as wide as needed.
 // Found by review on 2026-12-07; docs/reliability.md lists them with the fixes.
