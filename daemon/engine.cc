@@ -3,11 +3,12 @@
 // Start order: connect both Redis connections; on the first command connection,
 // recover this daemon's own in-flight records and processing list (Recover), then
 // start taking jobs, then tell systemd READY=1. Stop order (SIGINT/SIGTERM): stop
-// taking and starting upstream work (a reservation answered meanwhile is given back),
-// let outcome writes and creates already on the wire finish for up to
-// shutdown_grace_ms while the heartbeat goes on, drop the heartbeat once nothing is
-// on the wire (others may adopt what is left), then close curl (its sockets first),
-// Redis and our own handles, so uv_run returns and uv_loop_close succeeds.
+// taking and starting upstream work (a hold no create will use is given back; an
+// operator's cancel not carried out yet is written into its record), let outcome
+// writes, creates and cancels already on the wire finish for up to shutdown_grace_ms
+// while the heartbeat goes on, drop the heartbeat once nothing is on the wire and no
+// take waits in Redis (others may adopt what is left), then close curl (its sockets
+// first), Redis and our own handles, so uv_run returns and uv_loop_close succeeds.
 #include "daemon/engine.h"
 #include "daemon/logging.h"
 
@@ -163,8 +164,12 @@ void Engine::Recover() {
       recovered_ = true;
       // Taken-but-not-admitted jobs are processed like new ones.
       for (auto& raw : raws) OnTaken(std::move(raw));
-      sd_notify(0, "READY=1");
-      spdlog::info("ready: taking jobs from {}", store_->keys().jobs());
+      // A SIGTERM during recovery: systemd heard STOPPING=1, and nothing will be taken.
+      // (The timers below still start: the heartbeat goes on until MaybeClose drops it.)
+      if (!stopping_) {
+        sd_notify(0, "READY=1");
+        spdlog::info("ready: taking jobs from {}", store_->keys().jobs());
+      }
       uint64_t beat = static_cast<uint64_t>(cfg_.heartbeat_ttl_ms / 3);
       uv_timer_start(&beat_timer_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->Beat(); }, beat, beat);
       uv_timer_start(&ledger_timer_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->ReconcileDue(); }, 0, 1000);
@@ -172,6 +177,11 @@ void Engine::Recover() {
       AdoptOrphans();
       MaybeTake();
     });
+  }, [this](const std::string& id) {
+    // A pass after one that lost a reply: the records that pass resumed are its tasks'
+    // (they may have reserved and created since). Resumed again, each would be dropped
+    // as stale and its record, "create_sent" by then, failed as an unknown outcome.
+    return by_id_.count(id) > 0;
   });
 }
 
@@ -259,13 +269,22 @@ void Engine::OnTick() {
   }
 }
 
+// While stopping: a hold that no create will use now. A reservation answered while
+// stopping (kCreate: no new create goes out), or a refused create's hold whose settle got
+// no answer (kReserve: the next reservation, which would release it, is not made now).
+static bool HoldToGiveBack(const Task& t) {
+  return t.account != nullptr && (t.step == Step::kCreate || (t.step == Step::kReserve && t.holds_slot));
+}
+
 void Engine::RunStep(Task* t) {
   if (stopping_) {
-    // A reservation answered while stopping: no new create goes out, so give the hold
-    // back and say so in the record, whose "create_sent" would make the next owner take
-    // a create that never happened for an unknown outcome (and refund a job it can run).
-    if (t->step == Step::kCreate && !t->busy && !closed_)
+    // Give such a hold back and say so in the record, whose "create_sent" would make the
+    // next owner take a create that never happened for an unknown outcome (and refund a
+    // job it can run). Unanswered, it is repeated (the stop waits for it): the record may
+    // still say "create_sent". A repeat of one that ran finds no hold.
+    if (HoldToGiveBack(*t) && !t->busy && !closed_)
       return Settle(t, 0, "refused", [this](Task* t2) {
+        if (t2->holds_slot) return RetryStep(t2, runway::BackoffMs(t2->step_errors, 100, 1000, {}, Unit()));
         t2->step = Step::kReserve;
         MaybeClose();
       });
@@ -302,20 +321,34 @@ void Engine::RequestStop() {
     spdlog::warn("stopping: grace period over, closing with writes pending");
     self->CloseAll();
   }, static_cast<uint64_t>(cfg_.shutdown_grace_ms), 0);
+  for (Task& t : slab_) {
+    if (t.job.raw.empty()) continue;  // a free slot
+    if (HoldToGiveBack(t) && !t.busy) Schedule(&t, 0);  // now, not after a retry's delay (RunStep)
+    // An operator's cancel not carried out yet lives only here (its list was trimmed):
+    // kept in the record (kRouteCancel marks a job held here) for whoever resumes it.
+    if (t.admitted && t.cancel == CancelReason::kOperator && !t.outcome)
+      store_->RouteCancel(t.job.id, [](std::string_view) {});
+  }
   MaybeClose();
 }
 
 void Engine::MaybeClose() {
   if (!stopping_ || closed_) return;
-  // Wait only for what must not be cut: outcome writes, and creates whose answer
-  // (a task id) has not been recorded yet.
+  // Wait only for what must not be cut: outcome writes, creates whose answer (a task
+  // id) has not been recorded yet, reservations being given back (RunStep), and cancels
+  // on the wire (Runway deletes the task at once; the next owner, which knows nothing of
+  // the cancel, would find it gone and fail the job task_not_found).
   // (A scan, but only while stopping, over the few seconds of the grace period.)
   for (const Task& t : slab_) {
     if (t.job.raw.empty()) continue;  // a free slot
-    if (t.step == Step::kFinish || t.step == Step::kRecordTask) return;
-    if (t.busy && t.step == Step::kCreate) return;
+    if (t.step == Step::kFinish || t.step == Step::kRecordTask || HoldToGiveBack(t)) return;
+    if (t.busy && t.step == Step::kCancel) return;
   }
   if (cmd_->pending() > 0) return;
+  // A take still waiting in Redis (BLMOVE, up to 1 s) may yet move a job into our
+  // processing list: after the heartbeat went, a peer may have adopted our lists and
+  // forgotten us, and that job would sit where nobody looks. MaybeTake calls us again.
+  if (taking_) return;
   if (recovered_ && !heartbeat_dropped_) {
     // Nothing of ours is on the wire any more: another daemon may adopt what we leave
     // as soon as it next looks. (If the grace period ends first, the heartbeat is left

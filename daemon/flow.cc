@@ -162,7 +162,7 @@ void Engine::DoCreate(Task* t) {
         // The create certainly did not happen: release the hold while we wait.
         return Settle(t, 0, "refused", [this, delay](Task* t2) {
           t2->step = Step::kReserve;
-          RetryStep(t2, delay);
+          RetryStep(t2, stopping_ ? 0 : delay);  // stopping: an unanswered settle is repeated now (RunStep)
         });
       }
       case runway::Verdict::kAccountProblem: {
@@ -183,7 +183,8 @@ void Engine::DoCreate(Task* t) {
         }
         // Nothing was created: release the hold and route again (another account may take it).
         return Settle(t, 0, "refused", [this](Task* t2) {
-          t2->account = nullptr;
+          // Unanswered, the hold stays: its account is kept so a stop can give it back.
+          if (!t2->holds_slot) t2->account = nullptr;
           t2->step = Step::kReserve;
           RetryStep(t2, Scaled(200));
         });

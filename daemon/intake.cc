@@ -16,7 +16,8 @@
 namespace runwayd {
 
 void Engine::MaybeTake(bool tail_waited) {
-  if (stopping_ || !recovered_ || taking_ || closed_) return;
+  if (stopping_) return MaybeClose();  // it may have waited for a take that just ended
+  if (!recovered_ || taking_ || closed_) return;
   // Resume only with room for a real batch: at the cap, one finish must not cost one
   // round trip of intake for one job. But never strand a short tail: room that stays
   // below a batch for kIntakeTailMs is filled with what fits (the last jobs of a burst
@@ -48,7 +49,8 @@ void Engine::MaybeTake(bool tail_waited) {
       MaybeTake();
       return;
     }
-    if (stopping_ || !blocking_->connected() || live_tasks_ >= cfg_.max_in_flight) return;
+    if (stopping_) return MaybeClose();
+    if (!blocking_->connected() || live_tasks_ >= cfg_.max_in_flight) return;
     taking_ = true;
     // A BLMOVE waiting in Redis is served even while this process is paused: it must end
     // before a peer can adopt our jobs and forget us (heartbeat_ttl_ms), or a job it moves

@@ -196,7 +196,7 @@ class RedisProxy {
   void ArmHold(const std::string& needle);
   void Release();
   void Heal() { partitioned_ = false; }
-  bool fired() const { return fired_.load(); }
+  bool fired() const { return fired_.load(); }  // the needle armed last has fired
 
  private:
   void Loop();

@@ -47,18 +47,21 @@ void RedisProxy::ArmDrop(const std::string& needle) {
   std::lock_guard<std::mutex> l(mu_);
   needle_ = needle;
   act_ = Act::kDrop;
+  fired_ = false;  // fired() tells about this needle
 }
 
 void RedisProxy::ArmCut(const std::string& needle) {
   std::lock_guard<std::mutex> l(mu_);
   needle_ = needle;
   act_ = Act::kCut;
+  fired_ = false;  // fired() tells about this needle
 }
 
 void RedisProxy::ArmHold(const std::string& needle) {
   std::lock_guard<std::mutex> l(mu_);
   needle_ = needle;
   act_ = Act::kHold;
+  fired_ = false;  // fired() tells about this needle
 }
 
 void RedisProxy::Release() {
