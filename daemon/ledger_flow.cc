@@ -94,6 +94,12 @@ void Engine::TryReserve(Task* t, std::shared_ptr<std::vector<Account*>> cands, s
       spdlog::warn("job={} is owned by another daemon now; letting it go", t->job.id);
       return FreeTask(t);
     }
+    // Answered: the script released any hold the job still had (a settle whose reply was
+    // lost), so nothing is held here now; Reserved() takes the new one.
+    if (t->holds_slot) {
+      InFlight(t, -1);
+      t->holds_slot = false;
+    }
     if (kind == "ok") return Reserved(t, a, Elem(r, 1), Elem(r, 2));
     if (kind == "slot") reasons |= kSlot;
     else if (kind == "unknown") reasons |= a->read_failures >= kUnreadableAfter ? kUnreadable : kUnread, Reconcile(a);

@@ -81,8 +81,11 @@ end
 local function reserve(a, j, name, model, cost, attempt, now, body, prefix)
   -- A hold the job still has is one its daemon does not know of (the reply of an earlier
   -- kReserve was lost, and the daemon asks again): nothing will use it. Released first,
-  -- so it cannot refuse the job the credit and the slot it holds itself.
-  settle(prefix, j, 0)
+  -- so it cannot refuse the job the credit and the slot it holds itself. No create went
+  -- out with it (one that may have ends its hold before any new reservation), so the
+  -- record stops saying "create_sent": refused below, the job would otherwise be resumed
+  -- after a stop or a crash as a create whose answer was lost.
+  if settle(prefix, j, 0) == 1 then redis.call('HSET', j, 'state', 'refused') end
   local v = redis.call('HMGET', a, 'disabled', 'balance', 'short', 'limit:' .. model, 'inflight:' .. model,
                       'daily_limit:' .. model, 'daily:' .. model)
   if v[1] == '1' then return {'disabled', '0'} end
@@ -117,7 +120,8 @@ extern const std::string kLuaPrelude;
 // KEYS: account, job. ARGV: daemon, account name, model, cost, attempt, submitted_at, body
 // (a fallback model's; '' = the producer's: a fallback's left by an earlier attempt is
 // removed), prefix. A hold the job still has (an earlier kReserve whose reply was
-// lost) is released first. Returns {"ok", estimate, crossed_low} | {"credit"|"slot"|"daily"|
+// lost, or a refused create's settle whose reply was) is released first, and the job's
+// state is then "refused" until this reservation succeeds. Returns {"ok", estimate, crossed_low} | {"credit"|"slot"|"daily"|
 // "disabled"|"unknown"|"short", estimate} | {"not_owner"}.
 extern const std::string kReserve;
 

@@ -192,6 +192,10 @@ TEST_F(LedgerScripts, ReserveRetriedAfterALostReplyIsNotRefusedByItsOwnHold) {
   EXPECT_EQ(N(kAcc, "reserved"), 0);
   EXPECT_EQ(N(kAcc, "inflight:gen4_turbo"), 0);
   EXPECT_EQ(H("runway:job:s", "hold_account"), "<nil>");
+  // ... and its record no longer says "create_sent": no create went out with that hold.
+  // (A daemon that stopped or died while the job waits would otherwise resume it as
+  // a create whose answer was lost, and fail it outcome_unknown with a refund.)
+  EXPECT_EQ(H("runway:job:s", "state"), "refused");
 }
 
 // A fallback's reservation stores the fallback's body in the record (a restart or the
