@@ -1,7 +1,8 @@
 // tests/integration/intake_test.cc — producers' mistakes at intake, end to end
 // (redis-server, runway-sim, runwayd): whatever a producer pushes ends once, in one
 // result (or, when no id can be read, one dead entry), and leaves nothing behind in the
-// daemon's processing list to be taken again at the next start.
+// daemon's processing list to be taken again at the next start; and a job admitted under
+// one configuration is not refused when it is read again under another.
 #include <gtest/gtest.h>
 
 #include <csignal>
@@ -50,3 +51,43 @@ TEST(Intake, AnEmptyJobIsDeadLetteredOnceAndLeavesTheProcessingList) {
   EXPECT_EQ(r.Int({"LLEN", "runway:processing:d1"}), 0);
 }
 
+// A job admitted under one configuration is resumed under another: a restart with a
+// lower jobs.max_bytes (the same happens after a SIGHUP, when the job comes back from the
+// retry set, or when a peer configured otherwise adopts it). Its task was created and
+// runs at Runway. Before the fix Resume() parsed the record's raw with the new limit and
+// ended the job invalid_job with a refund, never polling the task Runway ran and charged
+// (and settling its ledger hold as never charged).
+TEST(Intake, ARecordAdmittedUnderAnotherLimitIsResumedNotRefused) {
+  Stack s("intake-resume-limit");
+  s.StartRedis();
+  SimOptions so;
+  so.extra_toml = "[task]\nduration_s = 100\njitter_s = 0\n";  // 5 s at the test's time scale
+  s.StartSim(so);
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  auto& r = s.redis();
+  const std::string job = MakeJob("big", "image_to_video", "gen4_turbo", 5, 26, 5200, std::string(900, 'x'));
+  ASSERT_GT(job.size(), 1024u);
+  r.Push("runway:jobs", job);
+  ASSERT_TRUE(WaitFor([&] {
+    auto st = r.Cmd({"HGET", "runway:job:big", "state"});
+    return st->type == REDIS_REPLY_STRING && std::string(st->str) == "task";
+  }, 20s)) << s.Logs();
+  s.daemon(0).Signal(SIGKILL);
+  ASSERT_EQ(s.daemon(0).Wait(5s), -SIGKILL);
+
+  DaemonOptions o;
+  o.extra_toml = "[jobs]\nmax_bytes = 1024\n";
+  s.StartDaemon(o);
+  ASSERT_TRUE(s.WaitReady(1)) << s.Logs();
+  ASSERT_TRUE(WaitFor([&] { return ResultsFor(r, "big").size() == 1; }, 30s)) << s.Logs();
+  const ResultEvent x = ResultsFor(r, "big")[0];
+  EXPECT_EQ(x.status, "succeeded") << x.error_class << ": " << x.error_message;
+  EXPECT_EQ(x.attempts, 1);
+  EXPECT_TRUE(RefundsById(r).empty());
+  EXPECT_EQ(SimStatsOf(s).Made(5200), 1);
+  // A new job over the new limit is refused as before.
+  r.Push("runway:jobs", MakeJob("big2", "image_to_video", "gen4_turbo", 5, 26, 5201, std::string(900, 'x')));
+  ASSERT_TRUE(WaitFor([&] { return r.Int({"LLEN", "runway:dead"}) == 1; }, 10s)) << s.Logs();
+  EXPECT_EQ(SimStatsOf(s).Made(5201), 0);
+}
