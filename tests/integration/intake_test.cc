@@ -91,3 +91,29 @@ TEST(Intake, ARecordAdmittedUnderAnotherLimitIsResumedNotRefused) {
   ASSERT_TRUE(WaitFor([&] { return r.Int({"LLEN", "runway:dead"}) == 1; }, 10s)) << s.Logs();
   EXPECT_EQ(SimStatsOf(s).Made(5201), 0);
 }
+
+// A job that is not valid UTF-8 is refused unread: one dead entry, "id": null. Its `job`
+// cannot hold the bytes as they came (an event is valid UTF-8). Before the fix they were
+// replaced by U+FFFD, which made the text a valid job: scripts/replay pushed back a job
+// the producer never sent (here with a prompt changed), and the daemon ran it at Runway
+// (a paid task) and answered an id that had never been answered. Replaced by U+001A, a
+// control character no JSON text may hold raw, the job is refused again as it was.
+TEST(Intake, AJobNotInUtf8IsNotRunWhenItsDeadEntryIsReplayed) {
+  Stack s("intake-utf8-replay");
+  ASSERT_NO_FATAL_FAILURE(StartStack(s));
+  auto& r = s.redis();
+  r.Push("runway:jobs", MakeJob("latin1", "image_to_video", "gen4_turbo", 5, 26, 5300, "caf\xe9 au lait"));
+  ASSERT_TRUE(WaitFor([&] { return r.Int({"LLEN", "runway:dead"}) == 1; }, 10s)) << s.Logs();
+  const ShellRun run = RunShell(ShellQuote(std::string(RUNWAYD_SOURCE_DIR) + "/scripts/replay") + " -p " +
+                                    std::to_string(s.redis_port()) + " --class invalid_job",
+                                s.dir());
+  ASSERT_EQ(run.rc, 0) << run;
+  ASSERT_TRUE(WaitFor([&] { return r.Int({"LLEN", "runway:jobs"}) == 0; }, 10s));
+  r.Push("runway:jobs", MakeJob("after-replay", "image_to_video", "gen4_turbo", 5, 0, 5301));
+  ASSERT_TRUE(WaitFor([&] { return ResultsFor(r, "after-replay").size() == 1; }, 30s)) << s.Logs();
+  EXPECT_TRUE(ResultsFor(r, "latin1").empty()) << "the replayed text ran as a job";
+  EXPECT_EQ(SimStatsOf(s).Made(5300), 0);
+  EXPECT_TRUE(RefundsById(r).empty());
+  EXPECT_EQ(r.Int({"LLEN", "runway:dead"}), 1) << "refused again: one dead entry";
+  EXPECT_EQ(r.Int({"LLEN", "runway:processing:d1"}), 0);
+}
