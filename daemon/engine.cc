@@ -316,6 +316,10 @@ void Engine::MaybeClose() {
     if (t.busy && t.step == Step::kCreate) return;
   }
   if (cmd_->pending() > 0) return;
+  // Nor a take: the blocking one waits in Redis up to a third of the TTL and may still
+  // move a job into our processing list. Without our heartbeat a peer may adopt first,
+  // find the list empty and forget us; that job would then sit where nobody adopts.
+  if (taking_) return;  // its callback calls us again
   if (recovered_ && !heartbeat_dropped_) {
     // Nothing of ours is on the wire any more: another daemon may adopt what we leave
     // as soon as it next looks. (If the grace period ends first, the heartbeat is left

@@ -38,12 +38,13 @@ void Engine::MaybeTake(bool tail_waited) {
   taking_ = true;
   store_->TakeBatch(n, [this, n](bool ok, std::vector<std::string> jobs) {
     taking_ = false;
+    for (auto& raw : jobs) OnTaken(std::move(raw));  // (none without a reply)
+    if (stopping_) return MaybeClose();  // a stop waits for an outstanding take
     if (!ok) {
       resync_processing_ = true;  // the script may have moved jobs whose reply we lost
       uv_timer_start(&intake_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->MaybeTake(); }, 500, 0);
       return;
     }
-    for (auto& raw : jobs) OnTaken(std::move(raw));
     if (static_cast<int>(jobs.size()) == n) {
       MaybeTake();
       return;
@@ -57,6 +58,7 @@ void Engine::MaybeTake(bool tail_waited) {
     store_->BlockingTake(block_s, [this](bool ok2, std::optional<std::string> job) {
       taking_ = false;
       if (job) OnTaken(std::move(*job));
+      if (stopping_) return MaybeClose();
       if (!ok2) {
         resync_processing_ = true;
         uv_timer_start(&intake_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->MaybeTake(); }, 500, 0);

@@ -76,6 +76,7 @@ void Engine::ResyncProcessing() {
   taking_ = true;
   store_->LoadProcessing([this](bool ok, std::vector<std::string> raws) {
     taking_ = false;
+    if (stopping_) return MaybeClose();  // what the list holds is for the next start
     if (!ok) {
       uv_timer_start(&intake_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->MaybeTake(); }, 500, 0);
       return;
