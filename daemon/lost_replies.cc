@@ -86,8 +86,13 @@ void Engine::ResyncProcessing() {
     // snapshot cannot say whether such a raw is that task's or a copy nobody holds:
     // counted as held, a copy taken with the lost reply was stranded with no result.
     // The task's own retry settles it (kAdmit knows its token): read the list again then.
+    // An admission Redis keeps answering with an error (not a lost reply: a broken
+    // account hash, say) must not stop intake for good: after kDoubtfulAdmits tries
+    // (about half a minute of backoff) its task counts as holding its raw, as before.
+    constexpr int kDoubtfulAdmits = 8;
     for (const Task& t : slab_) {
-      if (t.step == Step::kAdmit && !t.admitted && t.step_errors > 0 && !t.job.raw.empty() &&
+      if (t.step == Step::kAdmit && !t.admitted && t.step_errors > 0 && t.step_errors < kDoubtfulAdmits &&
+          !t.job.raw.empty() &&
           std::find(raws.begin(), raws.end(), t.job.raw) != raws.end()) {
         uv_timer_start(&intake_timer_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->MaybeTake(); }, 500, 0);
         return;
