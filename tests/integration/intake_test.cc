@@ -117,3 +117,27 @@ TEST(Intake, AJobNotInUtf8IsNotRunWhenItsDeadEntryIsReplayed) {
   EXPECT_EQ(r.Int({"LLEN", "runway:dead"}), 1) << "refused again: one dead entry";
   EXPECT_EQ(r.Int({"LLEN", "runway:processing:d1"}), 0);
 }
+
+// An operator cancelled a job while it was queued, and the producer had pushed it twice
+// (an LPUSH retried after a lost reply). The first copy ends cancelled, refunded; the
+// second is a copy of a job that has ended. Before the fix the cancel at admission set no
+// dedup marker (only admitted jobs had one), so the second copy was admitted and run: a
+// paid task and a success for an id already cancelled and refunded.
+TEST(Intake, ACopyOfAJobCancelledWhileQueuedIsADuplicate) {
+  Stack s("intake-cancel-copy");
+  ASSERT_NO_FATAL_FAILURE(StartStack(s));
+  auto& r = s.redis();
+  r.Cmd({"SET", "runway:cancelreq:cq", "1", "EX", "86400"});  // kRouteCancel's "marked"
+  const std::string job = MakeJob("cq", "image_to_video", "gen4_turbo", 5, 26, 5400);
+  r.Cmd({"LPUSH", "runway:jobs", job, job});
+  ASSERT_TRUE(WaitFor([&] { return ResultsFor(r, "cq").size() >= 2; }, 30s)) << s.Logs();
+  std::this_thread::sleep_for(300ms);
+  const auto results = ResultsFor(r, "cq");
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].status, "cancelled");
+  EXPECT_EQ(results[0].refund, 26);
+  EXPECT_EQ(results[1].error_code, "duplicate_job") << results[1].status;
+  EXPECT_EQ(SimStatsOf(s).Made(5400), 0) << "the cancelled job ran";
+  EXPECT_EQ(RefundsById(r).size(), 1u);
+  EXPECT_EQ(r.Int({"LLEN", "runway:processing:d1"}), 0);
+}
