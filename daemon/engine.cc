@@ -345,7 +345,7 @@ void Engine::MaybeClose() {
     if (t.busy && t.step == Step::kCancel) return;
   }
   if (cmd_->pending() > 0) return;
-  // A take still waiting in Redis (BLMOVE, up to 1 s) may yet move a job into our
+  // A take still waiting in Redis (BLMOVE, up to a third of the heartbeat TTL, at most 1 s) may yet move a job into our
   // processing list: after the heartbeat went, a peer may have adopted our lists and
   // forgotten us, and that job would sit where nobody looks. MaybeTake calls us again.
   if (taking_) return;

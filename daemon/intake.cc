@@ -39,17 +39,17 @@ void Engine::MaybeTake(bool tail_waited) {
   taking_ = true;
   store_->TakeBatch(n, [this, n](bool ok, std::vector<std::string> jobs) {
     taking_ = false;
+    for (auto& raw : jobs) OnTaken(std::move(raw));  // (none without a reply)
+    if (stopping_) return MaybeClose();  // a stop waits for an outstanding take
     if (!ok) {
       resync_processing_ = true;  // the script may have moved jobs whose reply we lost
       uv_timer_start(&intake_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->MaybeTake(); }, 500, 0);
       return;
     }
-    for (auto& raw : jobs) OnTaken(std::move(raw));
     if (static_cast<int>(jobs.size()) == n) {
       MaybeTake();
       return;
     }
-    if (stopping_) return MaybeClose();
     if (!blocking_->connected() || live_tasks_ >= cfg_.max_in_flight) return;
     taking_ = true;
     // A BLMOVE waiting in Redis is served even while this process is paused: it must end
@@ -59,6 +59,7 @@ void Engine::MaybeTake(bool tail_waited) {
     store_->BlockingTake(block_s, [this](bool ok2, std::optional<std::string> job) {
       taking_ = false;
       if (job) OnTaken(std::move(*job));
+      if (stopping_) return MaybeClose();
       if (!ok2) {
         resync_processing_ = true;
         uv_timer_start(&intake_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->MaybeTake(); }, 500, 0);
@@ -155,7 +156,9 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
   Task* t = NewTask();
   t->admitted = true;
   std::string raw = field("raw");
-  JobParse p = ParseJob(raw, rules_, &t->job);
+  JobRules admitted = rules_;
+  admitted.admitted = true;  // admitted before: a lower max_bytes or a dropped endpoint since must not fail it
+  JobParse p = ParseJob(raw, admitted, &t->job);
   t->taken_at_ms = std::atoll(field("taken_at").c_str());
   if (t->taken_at_ms == 0) t->taken_at_ms = Wall();
   if (!p.ok || t->job.id != rec.id) {

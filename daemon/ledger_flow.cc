@@ -53,7 +53,9 @@ bool RoutesBefore(const Account* x, const Account* y) {
 void Engine::DoReserve(Task* t) {
   if (t->job.body.empty()) {  // released while the previous task ran: read it again
     Job again;
-    ParseJob(t->job.raw, rules_, &again);
+    JobRules admitted = rules_;
+    admitted.admitted = true;  // as in Resume(): a reload since must not empty the body
+    ParseJob(t->job.raw, admitted, &again);
     t->job.body = std::move(again.body);
   }
   if (t->cancel == CancelReason::kOperator)

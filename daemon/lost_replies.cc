@@ -76,9 +76,27 @@ void Engine::ResyncProcessing() {
   taking_ = true;
   store_->LoadProcessing([this](bool ok, std::vector<std::string> raws) {
     taking_ = false;
+    if (stopping_) return MaybeClose();  // what the list holds is for the next start
     if (!ok) {
       uv_timer_start(&intake_timer_, [](uv_timer_t* t) { static_cast<Engine*>(t->data)->MaybeTake(); }, 500, 0);
       return;
+    }
+    // A task whose admission got no answer may have removed its raw (kAdmit does, when
+    // it runs) or not. With equal raws in the list (a producer's LPUSH sent twice) the
+    // snapshot cannot say whether such a raw is that task's or a copy nobody holds:
+    // counted as held, a copy taken with the lost reply was stranded with no result.
+    // The task's own retry settles it (kAdmit knows its token): read the list again then.
+    // An admission Redis keeps answering with an error (not a lost reply: a broken
+    // account hash, say) must not stop intake for good: after kDoubtfulAdmits tries
+    // (about half a minute of backoff) its task counts as holding its raw, as before.
+    constexpr int kDoubtfulAdmits = 8;
+    for (const Task& t : slab_) {
+      if (t.step == Step::kAdmit && !t.admitted && t.step_errors > 0 && t.step_errors < kDoubtfulAdmits &&
+          !t.job.raw.empty() &&
+          std::find(raws.begin(), raws.end(), t.job.raw) != raws.end()) {
+        uv_timer_start(&intake_timer_, [](uv_timer_t* h) { static_cast<Engine*>(h->data)->MaybeTake(); }, 500, 0);
+        return;
+      }
     }
     resync_processing_ = false;
     std::unordered_multiset<std::string_view> held;

@@ -148,8 +148,11 @@ void Engine::BuildWrite(Task* t) {
     d.dead_at_ms = now;
     w->dead = EncodeDead(d);
   }
-  // The dedup marker remembers admitted jobs only: an invalid job may come back fixed.
-  if (t->admitted) w->done_value = o.status + (succeeded ? "" : std::string(":") + ErrorClassName(o.error_class));
+  // The dedup marker remembers every valid job that ended: admitted, or cancelled at its
+  // admission (a copy of that one, pushed twice by its producer, would otherwise run after
+  // the cancel and its refund). Not an invalid job, which may come back fixed, nor a
+  // duplicate, which is not the job its id names.
+  if (t->admitted || (t->valid && !duplicate)) w->done_value = o.status + (succeeded ? "" : std::string(":") + ErrorClassName(o.error_class));
   t->write = std::move(w);
 }
 

@@ -6,6 +6,7 @@
 // UTF-8 is never handed to the Writer: each maximal ill-formed subsequence is
 // replaced by U+FFFD first (the Unicode "substitution of maximal subparts"
 // practice), so every event is valid JSON and valid UTF-8 whatever bytes came in.
+// (A dead entry's `job` gets U+001A instead: see EncodeDead.)
 // We do not use kWriteValidateEncodingFlag: on a bad byte it makes String() fail
 // half-way, leaving an unterminated string in the buffer.
 #include "queue/events.h"
@@ -79,9 +80,11 @@ size_t Utf8Sequence(const unsigned char* p, size_t n, size_t* bad) {
   return 0;
 }
 
-// `s` itself when it is valid UTF-8, else a copy in *scratch with U+FFFD in place
-// of every maximal ill-formed subsequence.
-std::string_view ValidUtf8(std::string_view s, std::string* scratch) {
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+// `s` itself when it is valid UTF-8, else a copy in *scratch with `replacement` (U+FFFD
+// unless said otherwise) in place of every maximal ill-formed subsequence.
+std::string_view ValidUtf8(std::string_view s, std::string* scratch, std::string_view replacement = kReplacement) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
   size_t i = 0, bad = 0;
@@ -102,7 +105,7 @@ std::string_view ValidUtf8(std::string_view s, std::string* scratch) {
   while (i < n) {
     const size_t len = Utf8Sequence(p + i, n - i, &bad);
     if (len == 0) {
-      scratch->append("\xEF\xBF\xBD");
+      scratch->append(replacement);
       i += bad;
     } else {
       scratch->append(s.substr(i, len));
@@ -121,7 +124,7 @@ class JsonOut {
   void BeginArray() { w_.StartArray(); }
   void EndArray() { w_.EndArray(); }
   void Key(std::string_view k) { String(k, /*key=*/true); }
-  void Str(std::string_view s) { String(s, /*key=*/false); }
+  void Str(std::string_view s, std::string_view replacement = kReplacement) { String(s, false, replacement); }
   void StrOrNull(std::string_view s) { s.empty() ? Null() : Str(s); }
   void Int(int64_t n) { w_.Int64(n); }
   void Null() { w_.Null(); }
@@ -140,9 +143,9 @@ class JsonOut {
   std::string Take() { return std::string(buf_.GetString(), buf_.GetSize()); }
 
  private:
-  void String(std::string_view s, bool key) {
+  void String(std::string_view s, bool key, std::string_view replacement = kReplacement) {
     std::string scratch;
-    const std::string_view v = ValidUtf8(s, &scratch);
+    const std::string_view v = ValidUtf8(s, &scratch, replacement);
     const auto len = static_cast<rapidjson::SizeType>(v.size());
     key ? w_.Key(v.data(), len) : w_.String(v.data(), len);
   }
@@ -261,7 +264,11 @@ std::string EncodeDead(const DeadEntry& e) {
   JsonOut j;
   j.BeginObject();
   j.Key("v"), j.Int(1);
-  j.Key("job"), j.Str(e.job);
+  // Not U+FFFD here: with it a job refused for its bytes became a valid job, which a
+  // replay pushed back and the daemon ran (a paid task the producer never sent). U+001A
+  // (SUBSTITUTE) is a control character no JSON text holds raw: replayed, the job is
+  // refused again, as the bytes that came were.
+  j.Key("job"), j.Str(e.job, "\x1A");
   j.Key("id"), j.StrOrNull(e.id);
   j.Key("reason"), j.Str(e.reason);
   j.Key("error_class"), j.Str(ErrorClassName(e.error_class));

@@ -25,6 +25,11 @@ struct JobRules {
   size_t max_bytes = 256 * 1024;                  // whole job, before parsing
   std::vector<std::string> extra_endpoints;       // allowed beyond the five of the contract
   size_t max_id_len = 128;
+  // Reading again a job that was admitted (a record's raw, in Resume: a restart, an
+  // adoption, a retry): the size limit and the endpoint list it passed then are not
+  // applied again. A reload or a peer's configuration since must not refuse a job
+  // whose task may be running, and charged, at Runway.
+  bool admitted = false;
 };
 
 // Facts read from `body` that checks, pricing and logs need. Absent = 0 / empty.

@@ -94,7 +94,8 @@ if owned and redis.call('HGET', KEYS[1], 'daemon') ~= ARGV[2] then
 end
 -- A job never admitted is finished by whoever removes it from its processing list:
 -- a finish sent again after a lost reply (or a job adopted meanwhile) writes nothing.
-if not owned and ARGV[6] ~= '' and redis.call('LREM', KEYS[7], -1, ARGV[6]) == 0 then
+-- Its raw may be the empty string (a producer can push one): it is removed all the same.
+if not owned and redis.call('LREM', KEYS[7], -1, ARGV[6]) == 0 then
   return 'not_owner'
 end
 -- A reply_to naming a key of another type would fail the result's LPUSH after the

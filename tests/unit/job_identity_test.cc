@@ -93,5 +93,23 @@ TEST(JobIdentity, RepeatedFieldsAreNotRead) {
   EXPECT_EQ(r.p.error, "job: nested deeper than 64 levels");
 }
 
+// A record's raw is read again under the rules of today (Resume: a restart, an adoption,
+// a retry), which a reload or a peer may have changed since its admission: a lower
+// max_bytes, an endpoint dropped from extra_endpoints. Such a job was admitted and may
+// have a task running at Runway: read as admitted, it is not refused for either. Every
+// other rule still holds.
+TEST(JobIdentity, AnAdmittedJobIsNotRefusedForTheSizeOrEndpointItWasAdmittedWith) {
+  JobRules now;
+  now.max_bytes = 200;
+  const std::string big = J().Set("meta", "\"" + std::string(300, 'm') + "\"").Json();
+  const std::string extra = J().Set("endpoint", R"("sound_effect")").Json();
+  ExpectError(big, "job: ", now);
+  ExpectError(extra, "endpoint: ", now);
+  now.admitted = true;
+  ExpectOk(big, now);
+  ExpectOk(extra, now);
+  ExpectError(J().Set("charged", "-1").Json(), "charged: ", now);
+}
+
 }  // namespace
 }  // namespace runwayd::job_test
