@@ -345,9 +345,10 @@ void Engine::MaybeClose() {
     if (t.busy && t.step == Step::kCancel) return;
   }
   if (cmd_->pending() > 0) return;
-  // A take still waiting in Redis (BLMOVE, up to a third of the heartbeat TTL, at most 1 s) may yet move a job into our
-  // processing list: after the heartbeat went, a peer may have adopted our lists and
-  // forgotten us, and that job would sit where nobody looks. MaybeTake calls us again.
+  // A take still waiting in Redis (BLMOVE, up to a third of the heartbeat TTL, at most
+  // 1 s) may yet move a job into our processing list: after the heartbeat went, a peer
+  // may have adopted our lists and forgotten us, and that job would sit where nobody
+  // looks. MaybeTake calls us again.
   if (taking_) return;
   if (recovered_ && !heartbeat_dropped_) {
     // Nothing of ours is on the wire any more: another daemon may adopt what we leave

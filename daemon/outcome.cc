@@ -152,7 +152,8 @@ void Engine::BuildWrite(Task* t) {
   // admission (a copy of that one, pushed twice by its producer, would otherwise run after
   // the cancel and its refund). Not an invalid job, which may come back fixed, nor a
   // duplicate, which is not the job its id names.
-  if (t->admitted || (t->valid && !duplicate)) w->done_value = o.status + (succeeded ? "" : std::string(":") + ErrorClassName(o.error_class));
+  if (t->admitted || (t->valid && !duplicate))
+    w->done_value = o.status + (succeeded ? "" : std::string(":") + ErrorClassName(o.error_class));
   t->write = std::move(w);
 }
 
