@@ -156,9 +156,8 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
   Task* t = NewTask();
   t->admitted = true;
   std::string raw = field("raw");
-  JobRules admitted = rules_;
-  admitted.admitted = true;  // admitted before: a lower max_bytes or a dropped endpoint since must not fail it
-  JobParse p = ParseJob(raw, admitted, &t->job);
+  // Admitted before: a lower max_bytes or a dropped endpoint since must not fail it.
+  JobParse p = ParseJob(raw, rules_.AsAdmitted(), &t->job);
   t->taken_at_ms = std::atoll(field("taken_at").c_str());
   if (t->taken_at_ms == 0) t->taken_at_ms = Wall();
   if (!p.ok || t->job.id != rec.id) {

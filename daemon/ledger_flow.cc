@@ -53,9 +53,7 @@ bool RoutesBefore(const Account* x, const Account* y) {
 void Engine::DoReserve(Task* t) {
   if (t->job.body.empty()) {  // released while the previous task ran: read it again
     Job again;
-    JobRules admitted = rules_;
-    admitted.admitted = true;  // as in Resume(): a reload since must not empty the body
-    ParseJob(t->job.raw, admitted, &again);
+    ParseJob(t->job.raw, rules_.AsAdmitted(), &again);  // as in Resume(): a reload since must not empty the body
     t->job.body = std::move(again.body);
   }
   if (t->cancel == CancelReason::kOperator)

@@ -121,8 +121,9 @@ extern const std::string kLuaPrelude;
 // (a fallback model's; '' = the producer's: a fallback's left by an earlier attempt is
 // removed), prefix. A hold the job still has (an earlier kReserve whose reply was
 // lost, or a refused create's settle whose reply was) is released first, and the job's
-// state is then "refused" until this reservation succeeds. Returns {"ok", estimate, crossed_low} | {"credit"|"slot"|"daily"|
-// "disabled"|"unknown"|"short", estimate} | {"not_owner"}.
+// state is then "refused" until this reservation succeeds. Returns {"ok", estimate,
+// crossed_low} | {"credit"|"slot"|"daily"|"disabled"|"unknown"|"short", estimate} |
+// {"not_owner"}.
 extern const std::string kReserve;
 
 // A create answered with a task: the reservation becomes a charge of `charged`.

@@ -30,6 +30,12 @@ struct JobRules {
   // applied again. A reload or a peer's configuration since must not refuse a job
   // whose task may be running, and charged, at Runway.
   bool admitted = false;
+  // These rules for reading such a job again.
+  JobRules AsAdmitted() const {
+    JobRules r = *this;
+    r.admitted = true;
+    return r;
+  }
 };
 
 // Facts read from `body` that checks, pricing and logs need. Absent = 0 / empty.

@@ -25,8 +25,8 @@ struct HttpEngine::Transfer {
   uint8_t sends = 0;            // times curl was about to send this request
   bool resend_refused = false;  // curl wanted to send it again: aborted
   bool too_big = false;
-  HttpResult res;
-  HttpRequest req;
+  HttpResult res{};
+  HttpRequest req{};
   bool in_curl = false;
 };
 
@@ -157,7 +157,7 @@ int HttpEngine::OnPrereqC(void* userdata, char*, char*, int, int) {
 }
 
 void HttpEngine::Send(HttpRequest req, Callback cb) {
-  auto* t = new Transfer{this, {}, std::move(cb), std::move(req.body), false, 0, false, false, {}, {}, false};
+  auto* t = new Transfer{this, {}, std::move(cb), std::move(req.body)};  // the rest as declared
   t->req = std::move(req);
   ++in_flight_;
   live_.insert(t);
