@@ -232,6 +232,7 @@ class Engine {
   void DoRecordTask(Task* t);
   void DoPoll(Task* t);
   void DoCancel(Task* t);
+  void EndCancelled(Task* t, std::string why);
   void OnTaskAnswer(Task* t, const runway::TaskAnswer& a);
   bool UnusablePoll(Task* t, std::string_view body, const std::string& why);
   void RetryStep(Task* t, int64_t delay_ms);

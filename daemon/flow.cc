@@ -286,11 +286,17 @@ void Engine::DoPoll(Task* t) {
       return OnTaskAnswer(t, runway::ParseTaskAnswer(r.body));
     }
     if (c.verdict == runway::Verdict::kTaskGone) {
-      if (t->cancel_sent) t->final_cost = 0;
-      if (t->cancel_sent) return Fail(t, t->cancel == CancelReason::kOperator ? ErrorClass::kCancelled
-                                                                               : ErrorClass::kDeadlineExceeded,
-                                      t->cancel == CancelReason::kOperator ? "cancelled" : "deadline_exceeded",
-                                      "cancelled upstream", t->cancel == CancelReason::kOperator ? "cancelled" : "failed");
+      if (t->cancel_sent) {
+        t->final_cost = 0;
+        return EndCancelled(t, "cancelled upstream");
+      }
+      // A cancel due but not sent from here, and the task gone: most likely this job's
+      // own DELETE, sent before a restart whose answer was lost with the process (the
+      // deadline comes from the record's taken_at, an operator's cancel is written
+      // into the record before it is acknowledged). The job ends as that cancel would
+      // have; its charge is kept (-1) until a reading, since Runway's answer is lost.
+      if (t->cancel != CancelReason::kNone)
+        return EndCancelled(t, "the task is gone upstream (cancelled before a restart, or deleted elsewhere)");
       return Fail(t, ErrorClass::kUpstreamFailure, "task_not_found", "the task disappeared upstream (deleted elsewhere)");
     }
     if (c.verdict == runway::Verdict::kRetrySame && r.status == 200 && UnusablePoll(t, r.body, c.message)) return;
@@ -374,22 +380,18 @@ void Engine::DoCancel(Task* t) {
               [this, slot = t->slot, gen = t->gen](runway::HttpResult&& r) {
     FIND_OR_RETURN(t, slot, gen);
     runway::Classification c = runway::ClassifyExchange({runway::Phase::kCancel, r.transport, r.status, r.body});
-    bool op = t->cancel == CancelReason::kOperator;
-    ErrorClass cls = op ? ErrorClass::kCancelled : ErrorClass::kDeadlineExceeded;
-    const char* code = op ? "cancelled" : "deadline_exceeded";
-    const char* status = op ? "cancelled" : "failed";
     if (c.verdict == runway::Verdict::kSuccess) {
       t->upstream_cost = 0;
       t->final_cost = 0;  // a cancelled unfinished task is not charged
-      return Fail(t, cls, code, op ? "cancelled by an operator" : "the deadline passed; the task was cancelled", status);
+      return EndCancelled(t, t->cancel == CancelReason::kOperator ? "cancelled by an operator"
+                                                                  : "the deadline passed; the task was cancelled");
     }
     if (c.verdict == runway::Verdict::kTaskGone) {
       // Not proof of a cancellation: look at the task once more.
       t->step = Step::kPoll;
       return RetryStep(t, 0);
     }
-    if (t->step_errors >= 8)
-      return Fail(t, cls, code, "could not cancel the task upstream: " + c.message, status);
+    if (t->step_errors >= 8) return EndCancelled(t, "could not cancel the task upstream: " + c.message);
     t->cancel_sent = false;
     RetryStep(t, runway::BackoffMs(t->step_errors, Scaled(1000), Scaled(30000), r.hints, Unit()));
   });

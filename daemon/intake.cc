@@ -230,11 +230,14 @@ void Engine::Resume(const InflightRecord& rec, bool cancelled) {
   AfterAdmit(t);
 }
 
-// Cancels stay in our cancel list until every one of a batch is handled, then the batch
-// is trimmed; if one could not be routed (no reply), the whole batch is read again.
-// Handling one twice is harmless: a task already cancelled is skipped, and a forward
-// or a mark repeated changes nothing. At a stop nothing is trimmed, as the flags set in
-// memory are lost with the tasks: the next start reads them again.
+// Cancels stay in our cancel list until every one of a batch is written where it
+// outlives this process, then the batch is trimmed; if one could not be routed (no
+// reply), the whole batch is read again. Every cancel goes through kRouteCancel, also
+// one for a job loaded here: it writes cancelled=1 into our record, so a crash after
+// the trim (its DELETE on the wire, or not sent yet) leaves the cancel to the next start
+// or an adopter, which looks at the task and cancels it, or finds it gone
+// (EndCancelled). Handling one twice is harmless: a task already cancelled is skipped,
+// and a forward or a mark repeated changes nothing. At a stop nothing is trimmed.
 void Engine::PollCancels() {
   if (stopping_ || polling_cancels_ || !cmd_->connected()) return;
   polling_cancels_ = true;
@@ -255,27 +258,24 @@ void Engine::PollCancels() {
       polling_cancels_ = false;
     };
     for (const auto& id : ids) {
-      auto it = by_id_.find(id);
-      if (it == by_id_.end()) {
-        ++b->left;
-        store_->RouteCancel(id, [this, id, b, done](std::string_view how) {
-          if (how.empty()) {
-            b->failed = true;
-          } else if (how == "forwarded") {
-            spdlog::info("cancel: job={} forwarded to the daemon that holds it", id);
-          } else if (how == "marked") {
-            spdlog::info("cancel: job={} is not running: it will be cancelled when taken", id);
-          } else if (how == "mine") {
-            // Ours in Redis, not loaded here when the poll looked (a lost reply's
-            // resync, or loaded since): the record keeps the cancel for Resume().
-            if (auto it2 = by_id_.find(id); it2 != by_id_.end()) CancelByOperator(&slab_[it2->second]);
-            else spdlog::info("cancel: job={} is this daemon's but not loaded yet: cancelled when loaded", id);
-          }
-          done();
-        });
-        continue;
-      }
-      CancelByOperator(&slab_[it->second]);
+      if (auto it = by_id_.find(id); it != by_id_.end()) CancelByOperator(&slab_[it->second]);  // at once
+      ++b->left;
+      store_->RouteCancel(id, [this, id, b, done](std::string_view how) {
+        auto it = by_id_.find(id);
+        if (how.empty()) {
+          b->failed = true;
+        } else if (how == "forwarded") {
+          spdlog::info("cancel: job={} forwarded to the daemon that holds it", id);
+        } else if (how == "marked" && it == by_id_.end()) {
+          spdlog::info("cancel: job={} is not running: it will be cancelled when taken", id);
+        } else if (how == "mine") {
+          // Ours in Redis: loaded here by now (a lost reply's resync), or the record
+          // keeps the cancel for Resume().
+          if (it != by_id_.end()) CancelByOperator(&slab_[it->second]);
+          else spdlog::info("cancel: job={} is this daemon's but not loaded yet: cancelled when loaded", id);
+        }
+        done();
+      });
     }
     done();
   });

@@ -193,4 +193,12 @@ void Engine::AccountEvent(const char* type, const Account* a, std::vector<std::p
   store_->PushEvent(EncodeAccountEvent(e));
 }
 
+// The end of a job whose cancel (an operator's, or the deadline's) is done, or could
+// not be: an operator's ends "cancelled" (no dead entry), the deadline's a failure.
+void Engine::EndCancelled(Task* t, std::string why) {
+  if (t->cancel == CancelReason::kOperator)
+    return Fail(t, ErrorClass::kCancelled, "cancelled", std::move(why), "cancelled");
+  Fail(t, ErrorClass::kDeadlineExceeded, "deadline_exceeded", std::move(why), "failed");
+}
+
 }  // namespace runwayd

@@ -7,11 +7,16 @@
 //   * A job this daemon holds in Redis but has not loaded (between a lost reply and
 //     the resync, or until the next start): kRouteCancel answered "mine" and the
 //     cancel was dropped. It must reach the job when it is loaded, in every state.
-// Both tests failed before their fixes (DoPoll looks before a DELETE; kRouteCancel
-// keeps a "mine" cancel in the record and Resume honours it).
+//   * A DELETE on the wire when the daemon dies (SIGKILL): the next start finds the
+//     task gone. The job must end as its cancel would have, not as a task deleted by
+//     someone else (upstream_failure "task_not_found").
+// Each test failed before its fix (DoPoll looks before a DELETE; kRouteCancel keeps a
+// "mine" cancel in the record and Resume honours it; a gone task ends as its cancel;
+// an operator's cancel is written into the record before it is acknowledged).
 #include <gtest/gtest.h>
 
 #include "fault.h"
+#include "sim_view.h"
 
 using namespace harness;
 using namespace fault;
@@ -123,6 +128,70 @@ TEST(Cancel, ACancelLeftWithAKilledDaemonReachesTheAdopter) {
   EXPECT_EQ(s.redis().Int({"LLEN", "runway:cancel:d1"}), 0);
   EXPECT_EQ(d.Stop("d2"), 0);
   const Audit a = AuditRun(s, {{"a1", 7301, 26, a1}});
+  EXPECT_TRUE(a.ok()) << a.Summary();
+  EXPECT_EQ(a.refunds, 1u) << a.Summary();
+}
+
+// The deadline (2 s) passes while the task runs; the look and the DELETE are answered
+// 500 ms late, and d1 is killed with the DELETE on the wire (Runway deletes the task at
+// once). The next start computes the deadline from the record, looks, finds the task
+// gone. Before the fix that was "deleted elsewhere": failed upstream_failure
+// "task_not_found". Now the job ends as the deadline's cancel: deadline_exceeded.
+TEST(Cancel, ADeadlineCancelCutOffByACrashEndsAsTheDeadline) {
+  Stack s("cancel_deadline_crash");
+  FaultDaemons d(s);
+  s.StartRedis();
+  s.StartSim();
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  const std::string k1 = MakeJob("k1", "image_to_video", "gen4_turbo", 5, 26, 7401, "x sim:secs=400", ",\"deadline_s\":2");
+  s.redis().Push("runway:jobs", k1);
+  ASSERT_TRUE(WaitFor([&] { return RecordField(s.redis(), "k1", "state") == "task"; }, 10s)) << d.Tail();
+  SetChaos(s, R"({"slow_rate":1,"slow_ms":500})");
+  ASSERT_TRUE(WaitSimCounter(s, false, "DELETE /v1/tasks", 1, 10s)) << d.Tail();
+  d.Kill("d1");
+  SetChaos(s, "{}");
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ASSERT_TRUE(Drained(s, 1, 30s)) << d.Tail();
+  EXPECT_EQ(d.Stop("d1"), 0);
+  const std::string r = ResultOf(s, "k1");
+  EXPECT_TRUE(Has(r, "\"class\":\"deadline_exceeded\"")) << r << "\n" << JobLogLines(s.dir(), {"k1"});
+  const Audit a = AuditRun(s, {{"k1", 7401, 26, k1}});
+  EXPECT_TRUE(a.ok()) << a.Summary();
+  EXPECT_EQ(a.creations, 1) << a.Summary();
+  EXPECT_EQ(a.refunds, 1u) << a.Summary();
+}
+
+// An operator cancels a running task; the look and the DELETE are answered 500 ms late
+// and d1 is killed with the DELETE on the wire. Before the fix the cancel had been
+// acknowledged (trimmed from d1's cancel list) as soon as it was flagged in memory, so
+// it died with d1: the next start found the task gone and failed the job
+// "task_not_found", dead-lettered as a failure. Now the cancel is in the record before
+// it is acknowledged, and the job ends cancelled.
+TEST(Cancel, AnOperatorCancelCutOffByACrashEndsCancelled) {
+  Stack s("cancel_op_crash");
+  FaultDaemons d(s);
+  s.StartRedis();
+  s.StartSim();
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  const std::string k2 = MakeJob("k2", "image_to_video", "gen4_turbo", 5, 26, 7402, "x sim:secs=400", "");
+  s.redis().Push("runway:jobs", k2);
+  ASSERT_TRUE(WaitFor([&] { return RecordField(s.redis(), "k2", "state") == "task"; }, 10s)) << d.Tail();
+  SetChaos(s, R"({"slow_rate":1,"slow_ms":500})");
+  s.redis().Push("runway:cancel", "k2");
+  ASSERT_TRUE(WaitSimCounter(s, false, "DELETE /v1/tasks", 1, 10s)) << d.Tail();
+  d.Kill("d1");
+  SetChaos(s, "{}");
+  d.Start("d1");
+  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
+  ASSERT_TRUE(Drained(s, 1, 30s)) << d.Tail();
+  EXPECT_EQ(d.Stop("d1"), 0);
+  const std::string r = ResultOf(s, "k2");
+  EXPECT_TRUE(Has(r, "\"status\":\"cancelled\"")) << r << "\n" << JobLogLines(s.dir(), {"k2"});
+  EXPECT_EQ(s.redis().Int({"LLEN", "runway:dead"}), 0) << "an operator's cancel is not dead-lettered";
+  const Audit a = AuditRun(s, {{"k2", 7402, 26, k2}});
   EXPECT_TRUE(a.ok()) << a.Summary();
   EXPECT_EQ(a.refunds, 1u) << a.Summary();
 }
