@@ -83,3 +83,75 @@ TEST(RunwayCtlInput, AccountsShowsTheLedgersEstimate) {
   EXPECT_NE(r.out.find(" 60 "), std::string::npos) << r;
   EXPECT_EQ(r.out.find(" 70 "), std::string::npos) << r;
 }
+
+namespace {
+
+// A valid image_to_video job of at least `bytes` bytes: the padding goes into meta,
+// which the daemon only echoes.
+std::string JobOfSize(const std::string& id, int64_t seed, size_t bytes) {
+  std::string job = MakeJob(id, "image_to_video", "gen4_turbo", 5, 26, seed);
+  const std::string meta = "\"meta\":{\"n\":" + std::to_string(seed);
+  size_t at = job.find(meta) + meta.size();
+  size_t pad = bytes > job.size() ? bytes - job.size() : 0;
+  return job.insert(at, ",\"pad\":\"" + std::string(pad, 'x') + "\"");
+}
+
+}  // namespace
+
+// enqueue validated every job against the default jobs.max_bytes (262144): a daemon
+// configured higher takes a job enqueue refused; one configured lower dead-letters (and
+// refunds) a job enqueue pushed. --config reads the daemon's file, --max-bytes wins.
+TEST(RunwayCtlInput, EnqueueValidatesWithTheDaemonsMaxBytes) {
+  Stack s("ctl-input-maxbytes");
+  s.StartRedis();
+  s.StartSim();
+  DaemonOptions d;
+  d.extra_toml = "[jobs]\nmax_bytes = 300000\n";
+  s.StartDaemon(d);
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  auto& redis = s.redis();
+  const std::string cfg = s.dir() + "/d1.toml";  // the file the daemon runs with
+  const std::string big = JobOfSize("mb_big", 401, 280000);
+
+  ShellRun r = Ctl(s, {"enqueue", "-"}, big);
+  EXPECT_EQ(r.rc, 2) << r;
+  EXPECT_NE(r.err.find("over the limit of 262144 (the default jobs.max_bytes"), std::string::npos) << r;
+  r = Ctl(s, {"enqueue", "--config", cfg, "-"}, big);
+  ASSERT_EQ(r.rc, 0) << r;
+  ASSERT_TRUE(WaitFor([&] { return redis.Int({"LLEN", "runway:results"}) == 1; }, std::chrono::seconds(10)))
+      << s.Logs();
+  EXPECT_NE(redis.List("runway:results")[0].find("\"status\":\"succeeded\""), std::string::npos)
+      << "the daemon took the job enqueue let through";
+
+  // Lower than the default, from a file or the flag (which wins over the file).
+  const std::string mid = JobOfSize("mb_mid", 402, 5000);
+  WriteFile(s.dir() + "/low.toml", "[jobs]\nmax_bytes = 4096\n[upstream]\nextra_endpoints = [\"new_ep\"]\n");
+  for (const auto& args : std::vector<std::vector<std::string>>{{"--config", s.dir() + "/low.toml"},
+                                                                {"--max-bytes", "4096"},
+                                                                {"--config", cfg, "--max-bytes", "4096"}}) {
+    std::vector<std::string> a = {"enqueue"};
+    a.insert(a.end(), args.begin(), args.end());
+    a.push_back("-");
+    r = Ctl(s, a, mid);
+    EXPECT_EQ(r.rc, 2) << r;
+    EXPECT_NE(r.err.find("over the limit of 4096"), std::string::npos) << r;
+  }
+  EXPECT_EQ(Ctl(s, {"enqueue", "--max-bytes", "8192", "--config", s.dir() + "/low.toml", "--dry-run", "-"}, mid).rc, 0);
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 0);
+  // The file's extra endpoints count as --extra-endpoint's do.
+  std::string odd = MakeJob("mb_ep", "new_ep", "gen4_turbo", 5, 0, 403);
+  EXPECT_EQ(Ctl(s, {"enqueue", "--dry-run", "-"}, odd).rc, 2);
+  EXPECT_EQ(Ctl(s, {"enqueue", "--config", s.dir() + "/low.toml", "--dry-run", "-"}, odd).rc, 0);
+
+  // A file the daemon would refuse is refused, and no value of it is echoed (the same
+  // file holds redis.url, which may carry a password).
+  WriteFile(s.dir() + "/bad.toml", "[redis]\nurl = \"redis://:pw-s3cret@h:6379\" oops\n");
+  WriteFile(s.dir() + "/bool.toml", "[jobs]\nmax_bytes = true\n");
+  WriteFile(s.dir() + "/tiny.toml", "[jobs]\nmax_bytes = 10\n");
+  for (const char* f : {"/bad.toml", "/bool.toml", "/tiny.toml", "/missing.toml"}) {
+    r = Ctl(s, {"enqueue", "--config", s.dir() + f, "--dry-run", "-"}, mid);
+    EXPECT_EQ(r.rc, 2) << f << r;
+    EXPECT_EQ(r.err.find("pw-s3cret"), std::string::npos) << r;
+  }
+  EXPECT_EQ(Ctl(s, {"enqueue", "--max-bytes", "63", "--dry-run", "-"}, mid).rc, 2);
+}

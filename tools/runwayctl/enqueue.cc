@@ -107,12 +107,26 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
   std::string raw, built_id;
   raw = o.file.empty() ? BuildJob(o, &built_id) : ReadInput(o.file);
 
+  // The daemon's own limits, not the defaults: with a lower jobs.max_bytes a job passed
+  // here would be dead-lettered (and refunded) by the daemon; with a higher one, a job it
+  // takes would be refused here.
+  DaemonRules daemon;
+  if (!o.config.empty()) ReadDaemonConfig(o.config, &daemon);
   runwayd::JobRules rules;
   rules.prefix = g.prefix;
+  if (o.max_bytes) rules.max_bytes = static_cast<size_t>(*o.max_bytes);
+  else if (daemon.max_bytes) rules.max_bytes = *daemon.max_bytes;
   rules.extra_endpoints = o.extra_endpoints;
+  rules.extra_endpoints.insert(rules.extra_endpoints.end(), daemon.extra_endpoints.begin(),
+                               daemon.extra_endpoints.end());
   runwayd::Job job;
   runwayd::JobParse p = runwayd::ParseJob(raw, rules, &job);
-  if (!p.ok) Fail(kUsage, "invalid job: " + p.error);
+  if (!p.ok) {
+    std::string hint;
+    if (raw.size() > rules.max_bytes && o.config.empty() && !o.max_bytes)
+      hint = " (the default jobs.max_bytes: give the daemon's with --config FILE or --max-bytes N)";
+    Fail(kUsage, "invalid job: " + p.error + hint);
+  }
 
   if (o.dry_run) {
     if (g.json) {

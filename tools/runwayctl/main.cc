@@ -67,6 +67,11 @@ int main(int argc, char** argv) {
   enq->add_option("--meta", eo.meta, "meta: any JSON, echoed back");
   enq->add_option("--extra-endpoint", eo.extra_endpoints,
                   "an endpoint the daemon's upstream.extra_endpoints allows (repeatable)");
+  enq->add_option("--config", eo.config,
+                  "the daemon's configuration file: validate with its jobs.max_bytes and upstream.extra_endpoints")
+      ->check(CLI::ExistingFile);
+  enq->add_option("--max-bytes", eo.max_bytes, "the daemon's jobs.max_bytes (default 262144, or --config's)")
+      ->check(CLI::Range(kMinJobBytes, kMaxJobBytes));
   enq->add_flag("--dry-run", eo.dry_run, "validate and print the job; push nothing");
   enq->add_flag("--force", eo.force, "push even when the id is in flight or finished (a duplicate)");
 
