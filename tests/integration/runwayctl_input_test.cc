@@ -155,3 +155,34 @@ TEST(RunwayCtlInput, EnqueueValidatesWithTheDaemonsMaxBytes) {
   }
   EXPECT_EQ(Ctl(s, {"enqueue", "--max-bytes", "63", "--dry-run", "-"}, mid).rc, 2);
 }
+
+// A cancel for an id no daemon holds (one that crossed its job's end, or a typo'd id)
+// waits a day as runway:cancelreq:<id>. An operator who then enqueues a job with that id
+// (a corrected one, as docs/replay.md suggests) saw it end "cancelled" unrun.
+TEST(RunwayCtlInput, EnqueueIsNotCancelledByAnOlderCancelWaitingForItsId) {
+  Stack s("ctl-input-cancelreq");
+  s.StartRedis();
+  s.StartSim();
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  auto& redis = s.redis();
+  ShellRun r = Ctl(s, {"cancel", "late_1"});
+  ASSERT_EQ(r.rc, 0) << r;
+  ASSERT_TRUE(WaitFor([&] { return redis.Int({"EXISTS", "runway:cancelreq:late_1"}) == 1; },
+                      std::chrono::seconds(10)))
+      << s.Logs();
+  // --dry-run changes nothing.
+  const std::string job = MakeJob("late_1", "image_to_video", "gen4_turbo", 5, 26, 411);
+  ASSERT_EQ(Ctl(s, {"enqueue", "--dry-run", "-"}, job).rc, 0);
+  EXPECT_EQ(redis.Int({"EXISTS", "runway:cancelreq:late_1"}), 1);
+
+  r = Ctl(s, {"enqueue", "-"}, job);
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("dropped an earlier cancel"), std::string::npos) << r;
+  ASSERT_TRUE(WaitFor([&] { return redis.Int({"LLEN", "runway:results"}) == 1; }, std::chrono::seconds(10)))
+      << s.Logs();
+  EXPECT_NE(redis.List("runway:results")[0].find("\"status\":\"succeeded\""), std::string::npos)
+      << redis.List("runway:results")[0];
+  EXPECT_EQ(redis.Int({"EXISTS", "runway:cancelreq:late_1"}), 0);
+  EXPECT_EQ(redis.Int({"LLEN", "runway:refunds"}), 0);
+}

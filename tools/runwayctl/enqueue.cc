@@ -160,6 +160,10 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
     Fail(kRuntime, "job \"" + Printable(job.id, 128) + "\" " + why +
                        ": the daemon would refuse it as a duplicate (pick another id, or --force to push it anyway)");
   }
+  // A cancel routed while no daemon held the id (kRouteCancel) waits a day for it: left
+  // in place it would end this job "cancelled" the moment a daemon takes it, unrun. An
+  // enqueue is the operator's newer decision, as a replay is (replay.lua drops it too).
+  bool cancel_dropped = r->Cmd({"DEL", k.cancel_request(job.id)}).integer() == 1;
   long long len = r->Cmd({"LPUSH", k.jobs(), raw}).integer();
   if (g.json) {
     rapidjson::StringBuffer b;
@@ -171,12 +175,16 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
     KeyStr(w, "queue", k.jobs());
     KeyInt(w, "length", len);
     KeyStr(w, "reply_to", job.reply_to.empty() ? k.results() : job.reply_to);
+    Key(w, "cancel_dropped"), w.Bool(cancel_dropped);
     Key(w, "job"), RawOrString(w, raw);
     w.EndObject();
     PrintJson(b);
   } else {
     printf("enqueued %s on %s (%lld in the queue); its result goes to %s\n", Printable(job.id).c_str(),
            k.jobs().c_str(), len, (job.reply_to.empty() ? k.results() : job.reply_to).c_str());
+    if (cancel_dropped)
+      printf("dropped an earlier cancel that was waiting for this id (%s)\n",
+             Printable(k.cancel_request(job.id)).c_str());
   }
   return kOk;
 }
