@@ -186,3 +186,18 @@ TEST(RunwayCtlInput, EnqueueIsNotCancelledByAnOlderCancelWaitingForItsId) {
   EXPECT_EQ(redis.Int({"EXISTS", "runway:cancelreq:late_1"}), 0);
   EXPECT_EQ(redis.Int({"LLEN", "runway:refunds"}), 0);
 }
+
+// A "job file" that is not one (a video, /dev/zero, a pipe that never ends) was read whole
+// into memory before the size check: runwayctl grew until it ran out of memory (here
+// under a 512 MB limit: std::bad_alloc, exit 1) or never ended. It reads no more than the
+// limit allows and refuses the rest as the daemon would, exit 2.
+TEST(RunwayCtlInput, EnqueueStopsReadingAnEndlessInputAtTheLimit) {
+  Stack s("ctl-input-endless");
+  const std::string ctl = ShellQuote(Bin("runwayctl"));
+  for (const std::string& cmd : {ctl + " enqueue --dry-run /dev/zero", ctl + " enqueue --dry-run - < /dev/zero",
+                                 "yes '{}' | " + ctl + " enqueue --dry-run --max-bytes 4096 -"}) {
+    ShellRun r = RunShell("ulimit -v 524288; timeout 60 " + std::string("sh -c ") + ShellQuote(cmd), s.dir());
+    EXPECT_EQ(r.rc, 2) << cmd << r;
+    EXPECT_NE(r.err.find("over the limit of "), std::string::npos) << cmd << r;
+  }
+}

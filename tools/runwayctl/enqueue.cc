@@ -13,7 +13,6 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <random>
 #include <sstream>
 
@@ -23,16 +22,29 @@
 namespace runwayctl {
 namespace {
 
-std::string ReadInput(const std::string& file) {
-  std::string text;
-  if (file == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    if (std::cin.bad()) Fail(kRuntime, "cannot read the job from stdin");
-  } else {
-    std::ifstream in(file, std::ios::binary);
+// Trailing line ends are dropped (as an editor or `echo` adds them), so a job file may
+// hold a little more than the limit; past this much more it certainly does not fit.
+constexpr size_t kInputSlack = 1 << 20;
+
+// Reads at most `max_bytes` + kInputSlack bytes: a job file that is not one (a video, a
+// log, /dev/zero, a pipe that never ends) is refused at once instead of being read
+// whole into memory first.
+std::string ReadInput(const std::string& file, size_t max_bytes, const std::string& over_hint) {
+  std::ifstream in;
+  std::istream* src = &std::cin;
+  if (file != "-") {
+    in.open(file, std::ios::binary);
     if (!in) Fail(kUsage, "cannot read " + file + ": " + std::strerror(errno));
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    src = &in;
   }
+  const size_t cap = max_bytes + kInputSlack;
+  std::string text;
+  char buf[65536];
+  while (text.size() <= cap && src->read(buf, sizeof buf).gcount() > 0) text.append(buf, src->gcount());
+  if (src->bad()) Fail(kRuntime, std::string("cannot read the job from ") + (file == "-" ? "stdin" : file));
+  if (text.size() > cap)
+    Fail(kUsage, "invalid job: job: more than " + std::to_string(cap) + " bytes, over the limit of " +
+                     std::to_string(max_bytes) + over_hint);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     Fail(kUsage, std::string("no job in ") + (file == "-" ? "stdin" : file));
@@ -104,9 +116,6 @@ void PrintJson(const rapidjson::StringBuffer& b) {
 int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
   if (!o.file.empty() && AnyJobFlag(o))
     Fail(kUsage, "enqueue: give the job either as a file (--file FILE, or - for stdin) or with flags, not both");
-  std::string raw, built_id;
-  raw = o.file.empty() ? BuildJob(o, &built_id) : ReadInput(o.file);
-
   // The daemon's own limits, not the defaults: with a lower jobs.max_bytes a job passed
   // here would be dead-lettered (and refunded) by the daemon; with a higher one, a job it
   // takes would be refused here.
@@ -119,14 +128,15 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
   rules.extra_endpoints = o.extra_endpoints;
   rules.extra_endpoints.insert(rules.extra_endpoints.end(), daemon.extra_endpoints.begin(),
                                daemon.extra_endpoints.end());
+  const std::string over_hint =
+      o.config.empty() && !o.max_bytes
+          ? " (the default jobs.max_bytes: give the daemon's with --config FILE or --max-bytes N)"
+          : "";
+  std::string built_id;
+  const std::string raw = o.file.empty() ? BuildJob(o, &built_id) : ReadInput(o.file, rules.max_bytes, over_hint);
   runwayd::Job job;
   runwayd::JobParse p = runwayd::ParseJob(raw, rules, &job);
-  if (!p.ok) {
-    std::string hint;
-    if (raw.size() > rules.max_bytes && o.config.empty() && !o.max_bytes)
-      hint = " (the default jobs.max_bytes: give the daemon's with --config FILE or --max-bytes N)";
-    Fail(kUsage, "invalid job: " + p.error + hint);
-  }
+  if (!p.ok) Fail(kUsage, "invalid job: " + p.error + (raw.size() > rules.max_bytes ? over_hint : ""));
 
   if (o.dry_run) {
     if (g.json) {
