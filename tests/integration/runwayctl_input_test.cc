@@ -201,3 +201,37 @@ TEST(RunwayCtlInput, EnqueueStopsReadingAnEndlessInputAtTheLimit) {
     EXPECT_NE(r.err.find("over the limit of "), std::string::npos) << cmd << r;
   }
 }
+
+// Flags that built a job other than the one asked for: --meta that is not JSON went out
+// as a string (a typo in an object reached the platform as text, echoed in every
+// result), and --duration nan|inf left rapidjson a document it could not write, which
+// was refused as "not valid JSON" after an undefined float-to-integer cast.
+TEST(RunwayCtlInput, EnqueueRefusesFlagsThatAreNotTheJobAskedFor) {
+  Stack s("ctl-input-flags");
+  const std::vector<std::string> base = {"enqueue", "--dry-run", "--endpoint", "text_to_video", "--model",
+                                         "gen4.5", "--prompt", "hi"};
+  auto with = [&](std::vector<std::string> more) {
+    std::vector<std::string> a = base;
+    a.insert(a.end(), more.begin(), more.end());
+    std::string cmd = ShellQuote(Bin("runwayctl"));
+    for (const auto& x : a) cmd += " " + ShellQuote(x);
+    return RunShell(cmd, s.dir());
+  };
+  ShellRun r = with({"--meta", R"({"batch":7)"});
+  EXPECT_EQ(r.rc, 2) << r;
+  EXPECT_NE(r.err.find("--meta is not valid JSON"), std::string::npos) << r;
+  for (const char* d : {"nan", "inf", "-inf"}) {
+    r = with({"--duration", d});
+    EXPECT_EQ(r.rc, 2) << d << r;
+    EXPECT_NE(r.err.find("--duration must be a finite number"), std::string::npos) << d << r;
+  }
+  // What is JSON still goes in as it is: an object, a quoted string, a number.
+  r = with({"--meta", R"({"batch":7})", "--duration", "5"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find(R"("duration":5})"), std::string::npos) << r;
+  EXPECT_NE(r.out.find(R"("meta":{"batch":7})"), std::string::npos) << r;
+  r = with({"--meta", R"("b7")", "--duration", "5.5"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find(R"("duration":5.5})"), std::string::npos) << r;
+  EXPECT_NE(r.out.find(R"("meta":"b7")"), std::string::npos) << r;
+}

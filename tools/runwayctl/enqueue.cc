@@ -8,7 +8,10 @@
 // only answer it with a duplicate failure.
 // cancel LPUSHes the id onto P:cancel; a daemon picks it up within a second and cancels
 // the job's task (or the job when it is taken, if it is still queued).
+#include <simdjson.h>
+
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -75,9 +78,12 @@ std::string BuildJob(const EnqueueOptions& o, std::string* id) {
   if (o.image) KeyStr(w, "promptImage", *o.image);
   if (o.ratio) KeyStr(w, "ratio", *o.ratio);
   if (o.duration) {
-    Key(w, "duration");
+    // CLI11 reads "nan" and "inf" as numbers: JSON has neither (rapidjson's Writer drops
+    // them and leaves a broken document), and their cast to an integer is undefined.
     double d = *o.duration;
-    if (d == static_cast<double>(static_cast<int64_t>(d))) w.Int64(static_cast<int64_t>(d));
+    if (!std::isfinite(d)) Fail(kUsage, "enqueue: --duration must be a finite number of seconds");
+    Key(w, "duration");
+    if (std::fabs(d) < 9e15 && d == std::trunc(d)) w.Int64(static_cast<int64_t>(d));
     else w.Double(d);
   }
   if (o.seed) KeyInt(w, "seed", *o.seed);
@@ -94,6 +100,12 @@ std::string BuildJob(const EnqueueOptions& o, std::string* id) {
   if (o.deadline) KeyInt(w, "deadline_s", *o.deadline);
   if (o.reply_to) KeyStr(w, "reply_to", *o.reply_to);
   if (o.meta) {
+    // Refused rather than sent as a string: a typo in an object ('{"batch":7') would reach
+    // the platform as text it cannot match, with every result of the job.
+    simdjson::dom::parser p;
+    simdjson::dom::element e;
+    if (p.parse(*o.meta).get(e))
+      Fail(kUsage, "enqueue: --meta is not valid JSON (a string needs its quotes: --meta '\"text\"')");
     Key(w, "meta");
     RawOrString(w, *o.meta);
   }
