@@ -235,3 +235,33 @@ TEST(RunwayCtlInput, EnqueueRefusesFlagsThatAreNotTheJobAskedFor) {
   EXPECT_NE(r.out.find(R"("duration":5.5})"), std::string::npos) << r;
   EXPECT_NE(r.out.find(R"("meta":"b7")"), std::string::npos) << r;
 }
+
+// body.model is the producer's text, and the daemon echoes it in the result and keeps it
+// in the job's record: `runwayctl job` printed it raw to the terminal, as it did the
+// result's account and task id and the record's fields. Tables now escape every cell;
+// `accounts` and `status`, which escaped their model names already, must stay so.
+TEST(RunwayCtlInput, JobPrintsNoModelRaw) {
+  Stack s("ctl-input-model");
+  s.StartRedis();
+  s.StartSim();
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  auto& redis = s.redis();
+  redis.Push("runway:jobs", R"({"v":1,"id":"jobModel","endpoint":"text_to_video","body":{"model":"gen\u001b]0;owned\u0007\u001b[2J","promptText":"x"},"charged":3})");
+  ASSERT_TRUE(WaitFor([&] { return redis.Int({"LLEN", "runway:results"}) == 1; }, std::chrono::seconds(10)))
+      << s.Logs();
+  ShellRun r = Ctl(s, {"job", "jobModel"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_FALSE(HasControl(r.out)) << r;
+  EXPECT_NE(r.out.find("model gen\\x1B]0;owned\\x07\\x1B[2J"), std::string::npos) << r;
+  // With upstream.allow_unknown_models the ledger counts such a model in the account's
+  // hash (inflight:<model>, daily:<model>), which `accounts` and `status` list (these two
+  // passed before the fix too).
+  redis.Cmd({"HSET", "runway:account:main", "inflight:gen\x1b[2J\xc2\x9b" "5m", "1"});
+  for (const char* cmd : {"accounts", "status"}) {
+    r = Ctl(s, {cmd});
+    ASSERT_EQ(r.rc, 0) << r;
+    EXPECT_FALSE(HasControl(r.out)) << r;
+    EXPECT_NE(r.out.find("gen\\x1B[2J\\u009B5m"), std::string::npos) << r;
+  }
+}
