@@ -185,8 +185,25 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
   // A cancel routed while no daemon held the id (kRouteCancel) waits a day for it: left
   // in place it would end this job "cancelled" the moment a daemon takes it, unrun. An
   // enqueue is the operator's newer decision, as a replay is (replay.lua drops it too).
-  bool cancel_dropped = r->Cmd({"DEL", k.cancel_request(job.id)}).integer() == 1;
-  long long len = r->Cmd({"LPUSH", k.jobs(), raw}).integer();
+  // One transaction: the cancel goes only with the push.
+  std::vector<Reply> tx;
+  try {
+    tx = r->Pipeline({{"MULTI"}, {"DEL", k.cancel_request(job.id)}, {"LPUSH", k.jobs(), raw}, {"EXEC"}});
+  } catch (const Failure& f) {
+    // Sent but unanswered (--timeout, a dropped connection): Redis may have pushed it. A
+    // second enqueue would then push a copy that ends as a duplicate_job failure.
+    Fail(f.code, std::string(f.what()) + "; the job may have been pushed all the same: look with `runwayctl job " +
+                     Printable(job.id, 128) + "` before enqueueing it again");
+  }
+  const Reply& exec = tx.back();
+  if (exec.size() != 2 || exec.get()->element[1]->type != REDIS_REPLY_INTEGER)
+    Fail(kRuntime, "redis at " + r->where() + ": LPUSH " + k.jobs() + ": " +
+                       (exec.size() == 2 ? exec.at(1)
+                        : tx[2].error()  ? tx[2].str()
+                        : exec.error()   ? exec.str()
+                                         : std::string("the transaction was refused")));
+  const bool cancel_dropped = exec.get()->element[0]->integer == 1;
+  const long long len = exec.get()->element[1]->integer;
   if (g.json) {
     rapidjson::StringBuffer b;
     JsonWriter w(b);
