@@ -265,3 +265,20 @@ TEST(RunwayCtlInput, JobPrintsNoModelRaw) {
     EXPECT_NE(r.out.find("gen\\x1B[2J\\u009B5m"), std::string::npos) << r;
   }
 }
+
+// With a deployment's prefix forgotten (`{rw}` in the daemons' redis.prefix, none given
+// here), enqueue pushed onto runway:jobs, which no daemon reads, and said "enqueued":
+// the job waited for ever with exit 0. It warns when no daemon has registered there.
+TEST(RunwayCtlInput, EnqueueWarnsWhenNoDaemonServesThePrefix) {
+  Stack s("ctl-input-prefix");
+  s.StartRedis();
+  auto& redis = s.redis();
+  redis.Cmd({"SADD", "{rw}:daemons", "d1"});
+  ShellRun r = Ctl(s, {"enqueue", "-"}, MakeJob("pf_1", "image_to_video", "gen4_turbo", 5, 26, 421));
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("warning: no runwayd has registered under prefix runway"), std::string::npos) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 1);
+  r = Ctl(s, {"--prefix", "{rw}", "enqueue", "-"}, MakeJob("pf_2", "image_to_video", "gen4_turbo", 5, 26, 422));
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(r.err, "") << r;
+}

@@ -175,6 +175,10 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
   bool known = r->Cmd({"EXISTS", k.job(job.id)}).integer() == 1;
   std::string owner = known ? r->Cmd({"HGET", k.job(job.id), "daemon"}).str() : std::string();
   std::string done = r->Cmd({"GET", k.done(job.id)}).str();
+  // A daemon joins P:daemons at its first heartbeat and stays, stopped or not, until a live
+  // peer adopts it away: an empty set means a wrong --prefix (the job would wait on a list
+  // no daemon reads) or a deployment whose daemons never started.
+  const bool no_daemon = r->Cmd({"SCARD", k.daemons()}).integer() == 0;
   if (!o.force && (known || !done.empty())) {
     std::string why = !owner.empty() ? "is in flight on " + Printable(owner, 128)
                       : known        ? std::string("waits for a retry")
@@ -204,6 +208,11 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
                                          : std::string("the transaction was refused")));
   const bool cancel_dropped = exec.get()->element[0]->integer == 1;
   const long long len = exec.get()->element[1]->integer;
+  if (no_daemon)
+    fprintf(stderr,
+            "runwayctl: warning: no runwayd has registered under prefix %s (%s is empty): the job waits until "
+            "one does; is --prefix the daemons' redis.prefix?\n",
+            Printable(g.prefix).c_str(), Printable(k.daemons()).c_str());
   if (g.json) {
     rapidjson::StringBuffer b;
     JsonWriter w(b);
