@@ -166,7 +166,7 @@ TEST(RunwayCtlInput, EnqueueIsNotCancelledByAnOlderCancelWaitingForItsId) {
   s.StartDaemon();
   ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
   auto& redis = s.redis();
-  ShellRun r = Ctl(s, {"cancel", "late_1"});
+  ShellRun r = Ctl(s, {"cancel", "--force", "late_1"});  // an id not known yet
   ASSERT_EQ(r.rc, 0) << r;
   ASSERT_TRUE(WaitFor([&] { return redis.Int({"EXISTS", "runway:cancelreq:late_1"}) == 1; },
                       std::chrono::seconds(10)))
@@ -281,4 +281,32 @@ TEST(RunwayCtlInput, EnqueueWarnsWhenNoDaemonServesThePrefix) {
   r = Ctl(s, {"--prefix", "{rw}", "enqueue", "-"}, MakeJob("pf_2", "image_to_video", "gen4_turbo", 5, 26, 422));
   EXPECT_EQ(r.rc, 0) << r;
   EXPECT_EQ(r.err, "") << r;
+}
+
+// A cancel for an id found nowhere (a typo, most often) was accepted with exit 0 and
+// "a daemon cancels it when it takes it from the queue": the real job ran, and was
+// charged, while the operator believed it cancelled. It is refused (exit 3) unless
+// --force; a job queued or taken, not yet admitted, is still found and cancelled.
+TEST(RunwayCtlInput, CancelRefusesAnIdFoundNowhere) {
+  Stack s("ctl-input-cancel");
+  s.StartRedis();
+  auto& redis = s.redis();
+  redis.Push("runway:jobs", MakeJob("cx_queued", "image_to_video", "gen4_turbo", 5, 26, 431));
+  redis.Cmd({"SADD", "runway:daemons", "d7"});
+  redis.Push("runway:processing:d7", MakeJob("cx_taken", "image_to_video", "gen4_turbo", 5, 26, 432));
+  redis.Cmd({"HSET", "runway:job:cx_retry", "state", "retry", "attempt", "1", "raw", "{}"});
+
+  ShellRun r = Ctl(s, {"cancel", "cx_queuedd"});
+  EXPECT_EQ(r.rc, 3) << r;
+  EXPECT_NE(r.err.find("is the id right?"), std::string::npos) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "runway:cancel"}), 0);
+  for (const char* id : {"cx_queued", "cx_taken", "cx_retry"}) {
+    r = Ctl(s, {"cancel", id});
+    EXPECT_EQ(r.rc, 0) << id << r;
+  }
+  EXPECT_NE(r.out.find("waits for a retry"), std::string::npos) << r;
+  r = Ctl(s, {"cancel", "--force", "cx_queuedd"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("not known yet"), std::string::npos) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "runway:cancel"}), 4);
 }

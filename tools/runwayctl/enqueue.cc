@@ -1,4 +1,4 @@
-// tools/runwayctl/enqueue.cc — `runwayctl enqueue` and `runwayctl cancel ID`.
+// tools/runwayctl/enqueue.cc — `runwayctl enqueue` (cancel: cancel.cc).
 //
 // enqueue takes one job from a file, from stdin (`-`), or builds it from flags with
 // rapidjson's Writer, then validates it with the daemon's own parser (queue/job.h
@@ -6,8 +6,6 @@
 // list, and only then LPUSHes it onto P:jobs. An id the daemon still knows (in flight,
 // or finished within the dedup window) is refused unless --force: the daemon would
 // only answer it with a duplicate failure.
-// cancel LPUSHes the id onto P:cancel; a daemon picks it up within a second and cancels
-// the job's task (or the job when it is taken, if it is still queued).
 #include <simdjson.h>
 
 #include <cerrno>
@@ -233,39 +231,6 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
     if (cancel_dropped)
       printf("dropped an earlier cancel that was waiting for this id (%s)\n",
              Printable(k.cancel_request(job.id)).c_str());
-  }
-  return kOk;
-}
-
-int RunCancel(const Globals& g, const CancelOptions& o) {
-  if (o.id.empty()) Fail(kUsage, "cancel: the job id is empty");
-  auto r = Redis::Open(g);
-  runwayd::Keys k = KeysFor(g);
-  std::string owner = r->Cmd({"HGET", k.job(o.id), "daemon"}).str();
-  std::string done = r->Cmd({"GET", k.done(o.id)}).str();
-  if (owner.empty() && !done.empty() && !o.force)
-    Fail(kRuntime, "job \"" + Printable(o.id, 128) + "\" already finished (" + done +
-                       "): nothing to cancel (--force sends the request anyway; it would cancel a later job "
-                       "with this id taken within a day)");
-  long long pending = r->Cmd({"LPUSH", k.cancel(), o.id}).integer();
-  std::string what = !owner.empty()
-                         ? "in flight on " + owner + ": that daemon cancels its task and ends the job as cancelled"
-                         : "not in flight: a daemon cancels it when it takes it from the queue";
-  if (g.json) {
-    rapidjson::StringBuffer b;
-    JsonWriter w(b);
-    w.StartObject();
-    KeyInt(w, "v", 1);
-    KeyStr(w, "id", o.id);
-    Key(w, "requested"), w.Bool(true);
-    Key(w, "in_flight_on");
-    if (owner.empty()) w.Null();
-    else Str(w, owner);
-    KeyInt(w, "pending_requests", pending);
-    w.EndObject();
-    PrintJson(b);
-  } else {
-    printf("cancel requested for %s (%s)\n", Printable(o.id).c_str(), what.c_str());
   }
   return kOk;
 }

@@ -5,7 +5,8 @@
 //
 // Exit codes: 0 done; 1 Redis error (unreachable, refused, script error) or an action
 // refused (a duplicate id, a cancel of a finished job); 2 usage (bad command line, bad
-// URL, invalid job); 3 not found (`job ID` with no trace, `accounts NAME` unknown).
+// URL, invalid job); 3 not found (`job ID` with no trace, `accounts NAME` unknown, `cancel
+// ID` of a job found nowhere).
 // Global options may also follow the command (`runwayctl status --json`).
 // docs/runwayctl.md is the manual.
 #include <CLI/CLI.hpp>
@@ -78,7 +79,7 @@ int main(int argc, char** argv) {
   CancelOptions co;
   auto* cancel = app.add_subcommand("cancel", "ask the daemons to cancel a job (LPUSH P:cancel ID)");
   cancel->add_option("id", co.id, "job id")->required();
-  cancel->add_flag("--force", co.force, "send the request even when the job already finished");
+  cancel->add_flag("--force", co.force, "send the request even when the job already finished, or is found nowhere");
 
   ReplayOptions ro;
   int64_t limit = 0;
