@@ -85,3 +85,21 @@ TEST(LostReply, AStopDropsItsHeartbeatOnlyWithNoTakeOutstanding) {
       << "left in runway:processing:d1: " << s.redis().Int({"LLEN", "runway:processing:d1"}) << "\n" << d.Tail(3000);
   EXPECT_EQ(d.Stop("d2"), 0) << d.Tail();
 }
+
+// `runwayctl enqueue` whose push ran but whose answer was lost (a timeout, a dropped
+// connection) said only "no answer": an operator takes that for "not queued" and
+// enqueues it again, and the copy ends as a duplicate_job failure for the same id. It
+// must say the job may be queued all the same.
+TEST(LostReply, RunwayctlEnqueueWithoutAnAnswerSaysTheJobMayBeQueued) {
+  ProxiedStack p("ctl_lost_push");
+  Stack& s = p.s;
+  const std::string job = MakeJob("ctl_lost", "image_to_video", "gen4_turbo", 5, 26, 8200, "lost-push-prompt");
+  p.proxy.ArmDrop("lost-push-prompt");  // only the push carries the job's body
+  ShellRun r = RunShell(ShellQuote(Bin("runwayctl")) + " --timeout 1 --redis redis://127.0.0.1:" +
+                            std::to_string(p.proxy.port()) + " enqueue -",
+                        s.dir(), job);
+  EXPECT_TRUE(p.proxy.fired());
+  EXPECT_EQ(r.rc, 1) << r;
+  EXPECT_NE(r.err.find("the job may have been pushed all the same"), std::string::npos) << r;
+  EXPECT_EQ(s.redis().List("runway:jobs"), std::vector<std::string>{job}) << "it was";
+}

@@ -221,3 +221,53 @@ TEST(Replay, PasswordTravelsInTheEnvironmentOnly) {
   EXPECT_NE(argv.find("ops"), std::string::npos);  // the user name is no secret
   EXPECT_EQ(ReadFile(s.dir() + "/env.log"), "auth=none\nauth=s3cr3t-pw\nauth=ops-pw\nauth=s3cr3t-pw\nauth=nope\n");
 }
+
+// `runwayctl replay` runs the same script (embedded at build time): a cancel waiting for
+// an id it moves is dropped there too, only for the entries moved, and --dry-run keeps it.
+TEST(Replay, RunwayctlReplayDropsTheCancelWaitingForAnIdItMoves) {
+  Stack s("replay-ctl-cancelreq");
+  s.StartRedis();
+  auto& r = s.redis();
+  r.Push("runway:dead", DeadEntry("cr_moved", "upstream_failure", "boom", 0, "2026-01-01T00:00:00.000Z"));
+  r.Push("runway:dead", DeadEntry("cr_kept", "moderation", "flagged", 0, "2026-01-01T00:00:00.000Z"));
+  r.Cmd({"SET", "runway:cancelreq:cr_moved", "1", "EX", "86400"});
+  r.Cmd({"SET", "runway:cancelreq:cr_kept", "1", "EX", "86400"});
+  auto ctl = [&](const std::string& args) {
+    return RunShell(Quote(Bin("runwayctl")) + " --redis redis://127.0.0.1:" + std::to_string(s.redis_port()) +
+                        " replay " + args,
+                    s.dir());
+  };
+  ShellRun dry = ctl("--class upstream_failure --dry-run");
+  ASSERT_EQ(dry.rc, 0) << dry;
+  EXPECT_EQ(r.Int({"EXISTS", "runway:cancelreq:cr_moved", "runway:cancelreq:cr_kept"}), 2);
+  ShellRun run = ctl("--class upstream_failure");
+  ASSERT_EQ(run.rc, 0) << run;
+  EXPECT_EQ(run.out, "moved 1 of 2 dead jobs to runway:jobs: cr_moved\n");
+  EXPECT_EQ(r.Int({"EXISTS", "runway:cancelreq:cr_moved"}), 0);
+  EXPECT_EQ(r.Int({"EXISTS", "runway:cancelreq:cr_kept"}), 1) << "an entry not moved keeps its cancel";
+}
+
+// `runwayctl replay` whose EVAL outlives --timeout: the script runs on in Redis and moves
+// the entries, while runwayctl said only "no answer within the timeout" — a failure an
+// operator would take for "nothing moved" and run again. It must say the replay may
+// have run.
+TEST(Replay, RunwayctlReplayWithoutAnAnswerSaysItMayHaveRun) {
+  Stack s("replay-ctl-timeout");
+  s.StartRedis();
+  auto& r = s.redis();
+  for (int i = 0; i < 30000; i += 1000) {
+    std::vector<std::string> cmd = {"LPUSH", "runway:dead"};
+    for (int j = i; j < i + 1000; ++j)
+      cmd.push_back(DeadEntry("t" + std::to_string(j), "upstream_failure", "boom", 0, "2026-01-01T00:00:00.000Z"));
+    r.Cmd(cmd);
+  }
+  ShellRun run = RunShell(Quote(Bin("runwayctl")) + " --timeout 0.01 --redis redis://127.0.0.1:" +
+                              std::to_string(s.redis_port()) + " replay",
+                          s.dir());
+  EXPECT_EQ(run.rc, 1) << run;
+  EXPECT_NE(run.err.find("no answer within the timeout"), std::string::npos) << run;
+  EXPECT_NE(run.err.find("the replay may still have run"), std::string::npos) << run;
+  // It did: everything moved.
+  EXPECT_TRUE(WaitFor([&] { return r.Int({"LLEN", "runway:jobs"}) == 30000; }, 30s));
+  EXPECT_EQ(r.Int({"LLEN", "runway:dead"}), 0);
+}

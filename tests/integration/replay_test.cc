@@ -230,3 +230,44 @@ TEST(Replay, IdPatternAndLimitTakeTheOldestMatches) {
   auto ids = DeadIds(r);
   EXPECT_EQ(std::set<std::string>(ids.end() - 2, ids.end()), (std::set<std::string>{batch[0], batch[1]}));
 }
+
+// An operator's cancel that reaches the daemons after its job ended (here sent with
+// `runwayctl cancel --force`; a cancel that crosses the job's failure is routed the same
+// way) finds nobody holding the id and is remembered as runway:cancelreq:<id> for a
+// day. A replay within that day is the newer decision: the stale cancel must not end
+// the replayed job "cancelled" at admission without running it.
+TEST(Replay, AnOlderCancelWaitingForTheIdDoesNotCancelTheReplayedJob) {
+  Stack s("replay-cancelreq");
+  s.StartRedis();
+  s.StartSim();
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  auto& r = s.redis();
+  r.Push("runway:jobs", MakeJob("rc_1", "image_to_video", "gen4_turbo", 5, 26, 301, "sim:fail=ASSET.INVALID"));
+  ASSERT_TRUE(WaitFor([&] { return r.Int({"LLEN", "runway:dead"}) == 1; }, 10s)) << s.Logs();
+
+  ShellRun cancel = RunShell(ShellQuote(Bin("runwayctl")) + " --redis redis://127.0.0.1:" +
+                                 std::to_string(s.redis_port()) + " cancel --force rc_1",
+                             s.dir());
+  ASSERT_EQ(cancel.rc, 0) << cancel;
+  ASSERT_TRUE(WaitFor([&] { return r.Int({"EXISTS", "runway:cancelreq:rc_1"}) == 1; }, 10s)) << s.Logs();
+
+  ReplayRun dry = Replay(s, Args(s, {"--id", "rc_1", "--dry-run"}));
+  ASSERT_EQ(dry.rc, 0) << dry.err;
+  EXPECT_EQ(r.Int({"EXISTS", "runway:cancelreq:rc_1"}), 1) << "--dry-run writes nothing";
+  ReplayRun run = Replay(s, Args(s, {"--id", "rc_1"}));
+  ASSERT_EQ(run.rc, 0) << run.err;
+  EXPECT_EQ(run.out, "moved 1 of 1 dead jobs to runway:jobs: rc_1\n");
+
+  ASSERT_TRUE(WaitFor([&] { return r.Int({"LLEN", "runway:results"}) == 2; }, 10s)) << s.Logs();
+  std::this_thread::sleep_for(300ms);
+  auto res = ResultsFor(r, "rc_1");
+  ASSERT_EQ(res.size(), 2u);
+  EXPECT_EQ(res[1].status, "failed") << "the replayed job ran";
+  EXPECT_EQ(res[1].error_class, "invalid_input");
+  EXPECT_TRUE(res[1].replayed);
+  EXPECT_EQ(res[1].refund, -1);
+  EXPECT_EQ(SimStatsOf(s).creations[301], 2) << "one task per run";
+  EXPECT_EQ(RefundCounts(r), (std::map<std::string, int>{{"rc_1", 1}}));
+  EXPECT_EQ(r.Int({"EXISTS", "runway:cancelreq:rc_1"}), 0);
+}

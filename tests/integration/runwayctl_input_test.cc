@@ -83,3 +83,230 @@ TEST(RunwayCtlInput, AccountsShowsTheLedgersEstimate) {
   EXPECT_NE(r.out.find(" 60 "), std::string::npos) << r;
   EXPECT_EQ(r.out.find(" 70 "), std::string::npos) << r;
 }
+
+namespace {
+
+// A valid image_to_video job of at least `bytes` bytes: the padding goes into meta,
+// which the daemon only echoes.
+std::string JobOfSize(const std::string& id, int64_t seed, size_t bytes) {
+  std::string job = MakeJob(id, "image_to_video", "gen4_turbo", 5, 26, seed);
+  const std::string meta = "\"meta\":{\"n\":" + std::to_string(seed);
+  size_t at = job.find(meta) + meta.size();
+  size_t pad = bytes > job.size() ? bytes - job.size() : 0;
+  return job.insert(at, ",\"pad\":\"" + std::string(pad, 'x') + "\"");
+}
+
+}  // namespace
+
+// enqueue validated every job against the default jobs.max_bytes (262144): a daemon
+// configured higher takes a job enqueue refused; one configured lower dead-letters (and
+// refunds) a job enqueue pushed. --config reads the daemon's file, --max-bytes wins.
+TEST(RunwayCtlInput, EnqueueValidatesWithTheDaemonsMaxBytes) {
+  Stack s("ctl-input-maxbytes");
+  s.StartRedis();
+  s.StartSim();
+  DaemonOptions d;
+  d.extra_toml = "[jobs]\nmax_bytes = 300000\n";
+  s.StartDaemon(d);
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  auto& redis = s.redis();
+  const std::string cfg = s.dir() + "/d1.toml";  // the file the daemon runs with
+  const std::string big = JobOfSize("mb_big", 401, 280000);
+
+  ShellRun r = Ctl(s, {"enqueue", "-"}, big);
+  EXPECT_EQ(r.rc, 2) << r;
+  EXPECT_NE(r.err.find("over the limit of 262144 (the default jobs.max_bytes"), std::string::npos) << r;
+  r = Ctl(s, {"enqueue", "--config", cfg, "-"}, big);
+  ASSERT_EQ(r.rc, 0) << r;
+  ASSERT_TRUE(WaitFor([&] { return redis.Int({"LLEN", "runway:results"}) == 1; }, std::chrono::seconds(10)))
+      << s.Logs();
+  EXPECT_NE(redis.List("runway:results")[0].find("\"status\":\"succeeded\""), std::string::npos)
+      << "the daemon took the job enqueue let through";
+
+  // Lower than the default, from a file or the flag (which wins over the file).
+  const std::string mid = JobOfSize("mb_mid", 402, 5000);
+  WriteFile(s.dir() + "/low.toml", "[jobs]\nmax_bytes = 4096\n[upstream]\nextra_endpoints = [\"new_ep\"]\n");
+  for (const auto& args : std::vector<std::vector<std::string>>{{"--config", s.dir() + "/low.toml"},
+                                                                {"--max-bytes", "4096"},
+                                                                {"--config", cfg, "--max-bytes", "4096"}}) {
+    std::vector<std::string> a = {"enqueue"};
+    a.insert(a.end(), args.begin(), args.end());
+    a.push_back("-");
+    r = Ctl(s, a, mid);
+    EXPECT_EQ(r.rc, 2) << r;
+    EXPECT_NE(r.err.find("over the limit of 4096"), std::string::npos) << r;
+  }
+  EXPECT_EQ(Ctl(s, {"enqueue", "--max-bytes", "8192", "--config", s.dir() + "/low.toml", "--dry-run", "-"}, mid).rc, 0);
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 0);
+  // The file's extra endpoints count as --extra-endpoint's do.
+  std::string odd = MakeJob("mb_ep", "new_ep", "gen4_turbo", 5, 0, 403);
+  EXPECT_EQ(Ctl(s, {"enqueue", "--dry-run", "-"}, odd).rc, 2);
+  EXPECT_EQ(Ctl(s, {"enqueue", "--config", s.dir() + "/low.toml", "--dry-run", "-"}, odd).rc, 0);
+
+  // A file the daemon would refuse is refused, and no value of it is echoed (the same
+  // file holds redis.url, which may carry a password).
+  WriteFile(s.dir() + "/bad.toml", "[redis]\nurl = \"redis://:pw-s3cret@h:6379\" oops\n");
+  WriteFile(s.dir() + "/bool.toml", "[jobs]\nmax_bytes = true\n");
+  WriteFile(s.dir() + "/tiny.toml", "[jobs]\nmax_bytes = 10\n");
+  for (const char* f : {"/bad.toml", "/bool.toml", "/tiny.toml", "/missing.toml"}) {
+    r = Ctl(s, {"enqueue", "--config", s.dir() + f, "--dry-run", "-"}, mid);
+    EXPECT_EQ(r.rc, 2) << f << r;
+    EXPECT_EQ(r.err.find("pw-s3cret"), std::string::npos) << r;
+  }
+  EXPECT_EQ(Ctl(s, {"enqueue", "--max-bytes", "63", "--dry-run", "-"}, mid).rc, 2);
+}
+
+// A cancel for an id no daemon holds (one that crossed its job's end, or a typo'd id)
+// waits a day as runway:cancelreq:<id>. An operator who then enqueues a job with that id
+// (a corrected one, as docs/replay.md suggests) saw it end "cancelled" unrun.
+TEST(RunwayCtlInput, EnqueueIsNotCancelledByAnOlderCancelWaitingForItsId) {
+  Stack s("ctl-input-cancelreq");
+  s.StartRedis();
+  s.StartSim();
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  auto& redis = s.redis();
+  ShellRun r = Ctl(s, {"cancel", "--force", "late_1"});  // an id not known yet
+  ASSERT_EQ(r.rc, 0) << r;
+  ASSERT_TRUE(WaitFor([&] { return redis.Int({"EXISTS", "runway:cancelreq:late_1"}) == 1; },
+                      std::chrono::seconds(10)))
+      << s.Logs();
+  // --dry-run changes nothing.
+  const std::string job = MakeJob("late_1", "image_to_video", "gen4_turbo", 5, 26, 411);
+  ASSERT_EQ(Ctl(s, {"enqueue", "--dry-run", "-"}, job).rc, 0);
+  EXPECT_EQ(redis.Int({"EXISTS", "runway:cancelreq:late_1"}), 1);
+
+  r = Ctl(s, {"enqueue", "-"}, job);
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("dropped an earlier cancel"), std::string::npos) << r;
+  ASSERT_TRUE(WaitFor([&] { return redis.Int({"LLEN", "runway:results"}) == 1; }, std::chrono::seconds(10)))
+      << s.Logs();
+  EXPECT_NE(redis.List("runway:results")[0].find("\"status\":\"succeeded\""), std::string::npos)
+      << redis.List("runway:results")[0];
+  EXPECT_EQ(redis.Int({"EXISTS", "runway:cancelreq:late_1"}), 0);
+  EXPECT_EQ(redis.Int({"LLEN", "runway:refunds"}), 0);
+}
+
+// A "job file" that is not one (a video, /dev/zero, a pipe that never ends) was read whole
+// into memory before the size check: runwayctl grew until it ran out of memory (here
+// under a 512 MB limit: std::bad_alloc, exit 1) or never ended. It reads no more than the
+// limit allows and refuses the rest as the daemon would, exit 2.
+TEST(RunwayCtlInput, EnqueueStopsReadingAnEndlessInputAtTheLimit) {
+  Stack s("ctl-input-endless");
+  const std::string ctl = ShellQuote(Bin("runwayctl"));
+  for (const std::string& cmd : {ctl + " enqueue --dry-run /dev/zero", ctl + " enqueue --dry-run - < /dev/zero",
+                                 "yes '{}' | " + ctl + " enqueue --dry-run --max-bytes 4096 -"}) {
+    ShellRun r = RunShell("ulimit -v 524288; timeout 60 " + std::string("sh -c ") + ShellQuote(cmd), s.dir());
+    EXPECT_EQ(r.rc, 2) << cmd << r;
+    EXPECT_NE(r.err.find("over the limit of "), std::string::npos) << cmd << r;
+  }
+}
+
+// Flags that built a job other than the one asked for: --meta that is not JSON went out
+// as a string (a typo in an object reached the platform as text, echoed in every
+// result), and --duration nan|inf left rapidjson a document it could not write, which
+// was refused as "not valid JSON" after an undefined float-to-integer cast.
+TEST(RunwayCtlInput, EnqueueRefusesFlagsThatAreNotTheJobAskedFor) {
+  Stack s("ctl-input-flags");
+  const std::vector<std::string> base = {"enqueue", "--dry-run", "--endpoint", "text_to_video", "--model",
+                                         "gen4.5", "--prompt", "hi"};
+  auto with = [&](std::vector<std::string> more) {
+    std::vector<std::string> a = base;
+    a.insert(a.end(), more.begin(), more.end());
+    std::string cmd = ShellQuote(Bin("runwayctl"));
+    for (const auto& x : a) cmd += " " + ShellQuote(x);
+    return RunShell(cmd, s.dir());
+  };
+  ShellRun r = with({"--meta", R"({"batch":7)"});
+  EXPECT_EQ(r.rc, 2) << r;
+  EXPECT_NE(r.err.find("--meta is not valid JSON"), std::string::npos) << r;
+  for (const char* d : {"nan", "inf", "-inf"}) {
+    r = with({"--duration", d});
+    EXPECT_EQ(r.rc, 2) << d << r;
+    EXPECT_NE(r.err.find("--duration must be a finite number"), std::string::npos) << d << r;
+  }
+  // What is JSON still goes in as it is: an object, a quoted string, a number.
+  r = with({"--meta", R"({"batch":7})", "--duration", "5"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find(R"("duration":5})"), std::string::npos) << r;
+  EXPECT_NE(r.out.find(R"("meta":{"batch":7})"), std::string::npos) << r;
+  r = with({"--meta", R"("b7")", "--duration", "5.5"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find(R"("duration":5.5})"), std::string::npos) << r;
+  EXPECT_NE(r.out.find(R"("meta":"b7")"), std::string::npos) << r;
+}
+
+// body.model is the producer's text, and the daemon echoes it in the result and keeps it
+// in the job's record: `runwayctl job` printed it raw to the terminal, as it did the
+// result's account and task id and the record's fields. Tables now escape every cell;
+// `accounts` and `status`, which escaped their model names already, must stay so.
+TEST(RunwayCtlInput, JobPrintsNoModelRaw) {
+  Stack s("ctl-input-model");
+  s.StartRedis();
+  s.StartSim();
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  auto& redis = s.redis();
+  redis.Push("runway:jobs", R"({"v":1,"id":"jobModel","endpoint":"text_to_video","body":{"model":"gen\u001b]0;owned\u0007\u001b[2J","promptText":"x"},"charged":3})");
+  ASSERT_TRUE(WaitFor([&] { return redis.Int({"LLEN", "runway:results"}) == 1; }, std::chrono::seconds(10)))
+      << s.Logs();
+  ShellRun r = Ctl(s, {"job", "jobModel"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_FALSE(HasControl(r.out)) << r;
+  EXPECT_NE(r.out.find("model gen\\x1B]0;owned\\x07\\x1B[2J"), std::string::npos) << r;
+  // With upstream.allow_unknown_models the ledger counts such a model in the account's
+  // hash (inflight:<model>, daily:<model>), which `accounts` and `status` list (these two
+  // passed before the fix too).
+  redis.Cmd({"HSET", "runway:account:main", "inflight:gen\x1b[2J\xc2\x9b" "5m", "1"});
+  for (const char* cmd : {"accounts", "status"}) {
+    r = Ctl(s, {cmd});
+    ASSERT_EQ(r.rc, 0) << r;
+    EXPECT_FALSE(HasControl(r.out)) << r;
+    EXPECT_NE(r.out.find("gen\\x1B[2J\\u009B5m"), std::string::npos) << r;
+  }
+}
+
+// With a deployment's prefix forgotten (`{rw}` in the daemons' redis.prefix, none given
+// here), enqueue pushed onto runway:jobs, which no daemon reads, and said "enqueued":
+// the job waited for ever with exit 0. It warns when no daemon has registered there.
+TEST(RunwayCtlInput, EnqueueWarnsWhenNoDaemonServesThePrefix) {
+  Stack s("ctl-input-prefix");
+  s.StartRedis();
+  auto& redis = s.redis();
+  redis.Cmd({"SADD", "{rw}:daemons", "d1"});
+  ShellRun r = Ctl(s, {"enqueue", "-"}, MakeJob("pf_1", "image_to_video", "gen4_turbo", 5, 26, 421));
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.err.find("warning: no runwayd has registered under prefix runway"), std::string::npos) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 1);
+  r = Ctl(s, {"--prefix", "{rw}", "enqueue", "-"}, MakeJob("pf_2", "image_to_video", "gen4_turbo", 5, 26, 422));
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(r.err, "") << r;
+}
+
+// A cancel for an id found nowhere (a typo, most often) was accepted with exit 0 and
+// "a daemon cancels it when it takes it from the queue": the real job ran, and was
+// charged, while the operator believed it cancelled. It is refused (exit 3) unless
+// --force; a job queued or taken, not yet admitted, is still found and cancelled.
+TEST(RunwayCtlInput, CancelRefusesAnIdFoundNowhere) {
+  Stack s("ctl-input-cancel");
+  s.StartRedis();
+  auto& redis = s.redis();
+  redis.Push("runway:jobs", MakeJob("cx_queued", "image_to_video", "gen4_turbo", 5, 26, 431));
+  redis.Cmd({"SADD", "runway:daemons", "d7"});
+  redis.Push("runway:processing:d7", MakeJob("cx_taken", "image_to_video", "gen4_turbo", 5, 26, 432));
+  redis.Cmd({"HSET", "runway:job:cx_retry", "state", "retry", "attempt", "1", "raw", "{}"});
+
+  ShellRun r = Ctl(s, {"cancel", "cx_queuedd"});
+  EXPECT_EQ(r.rc, 3) << r;
+  EXPECT_NE(r.err.find("is the id right?"), std::string::npos) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "runway:cancel"}), 0);
+  for (const char* id : {"cx_queued", "cx_taken", "cx_retry"}) {
+    r = Ctl(s, {"cancel", id});
+    EXPECT_EQ(r.rc, 0) << id << r;
+  }
+  EXPECT_NE(r.out.find("waits for a retry"), std::string::npos) << r;
+  r = Ctl(s, {"cancel", "--force", "cx_queuedd"});
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("not known yet"), std::string::npos) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "runway:cancel"}), 4);
+}

@@ -155,8 +155,19 @@ struct JobOptions {
 };
 int RunJob(const Globals& g, const JobOptions& o);
 
+// The daemon's rules for a job that are configurable (`enqueue --config FILE`): what the
+// file does not set keeps the daemon's default. Bounds of jobs.max_bytes as daemon/config.cc.
+inline constexpr int64_t kMinJobBytes = 64, kMaxJobBytes = int64_t{64} << 20;
+struct DaemonRules {
+  std::optional<size_t> max_bytes;              // jobs.max_bytes
+  std::vector<std::string> extra_endpoints;     // upstream.extra_endpoints
+};
+void ReadDaemonConfig(const std::string& path, DaemonRules* out);  // throws Failure(kUsage)
+
 struct EnqueueOptions {
   std::string file;  // "-" stdin; empty: build from the flags
+  std::string config;                // the daemon's configuration file: jobs.max_bytes, extra endpoints
+  std::optional<int64_t> max_bytes;  // jobs.max_bytes; wins over --config
   std::optional<std::string> id, endpoint, model, prompt, image, ratio, user, account, reply_to, meta;
   std::optional<double> duration;
   std::optional<int64_t> charged, deadline, seed;

@@ -1,4 +1,4 @@
-// tools/runwayctl/enqueue.cc — `runwayctl enqueue` and `runwayctl cancel ID`.
+// tools/runwayctl/enqueue.cc — `runwayctl enqueue` (cancel: cancel.cc).
 //
 // enqueue takes one job from a file, from stdin (`-`), or builds it from flags with
 // rapidjson's Writer, then validates it with the daemon's own parser (queue/job.h
@@ -6,14 +6,14 @@
 // list, and only then LPUSHes it onto P:jobs. An id the daemon still knows (in flight,
 // or finished within the dedup window) is refused unless --force: the daemon would
 // only answer it with a duplicate failure.
-// cancel LPUSHes the id onto P:cancel; a daemon picks it up within a second and cancels
-// the job's task (or the job when it is taken, if it is still queued).
+#include <simdjson.h>
+
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <random>
 #include <sstream>
 
@@ -23,16 +23,29 @@
 namespace runwayctl {
 namespace {
 
-std::string ReadInput(const std::string& file) {
-  std::string text;
-  if (file == "-") {
-    text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    if (std::cin.bad()) Fail(kRuntime, "cannot read the job from stdin");
-  } else {
-    std::ifstream in(file, std::ios::binary);
+// Trailing line ends are dropped (as an editor or `echo` adds them), so a job file may
+// hold a little more than the limit; past this much more it certainly does not fit.
+constexpr size_t kInputSlack = 1 << 20;
+
+// Reads at most `max_bytes` + kInputSlack bytes: a job file that is not one (a video, a
+// log, /dev/zero, a pipe that never ends) is refused at once instead of being read
+// whole into memory first.
+std::string ReadInput(const std::string& file, size_t max_bytes, const std::string& over_hint) {
+  std::ifstream in;
+  std::istream* src = &std::cin;
+  if (file != "-") {
+    in.open(file, std::ios::binary);
     if (!in) Fail(kUsage, "cannot read " + file + ": " + std::strerror(errno));
-    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    src = &in;
   }
+  const size_t cap = max_bytes + kInputSlack;
+  std::string text;
+  char buf[65536];
+  while (text.size() <= cap && src->read(buf, sizeof buf).gcount() > 0) text.append(buf, src->gcount());
+  if (src->bad()) Fail(kRuntime, std::string("cannot read the job from ") + (file == "-" ? "stdin" : file));
+  if (text.size() > cap)
+    Fail(kUsage, "invalid job: job: more than " + std::to_string(cap) + " bytes, over the limit of " +
+                     std::to_string(max_bytes) + over_hint);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   if (text.find_first_not_of(" \t\r\n") == std::string::npos)
     Fail(kUsage, std::string("no job in ") + (file == "-" ? "stdin" : file));
@@ -63,9 +76,12 @@ std::string BuildJob(const EnqueueOptions& o, std::string* id) {
   if (o.image) KeyStr(w, "promptImage", *o.image);
   if (o.ratio) KeyStr(w, "ratio", *o.ratio);
   if (o.duration) {
-    Key(w, "duration");
+    // CLI11 reads "nan" and "inf" as numbers: JSON has neither (rapidjson's Writer drops
+    // them and leaves a broken document), and their cast to an integer is undefined.
     double d = *o.duration;
-    if (d == static_cast<double>(static_cast<int64_t>(d))) w.Int64(static_cast<int64_t>(d));
+    if (!std::isfinite(d)) Fail(kUsage, "enqueue: --duration must be a finite number of seconds");
+    Key(w, "duration");
+    if (std::fabs(d) < 9e15 && d == std::trunc(d)) w.Int64(static_cast<int64_t>(d));
     else w.Double(d);
   }
   if (o.seed) KeyInt(w, "seed", *o.seed);
@@ -82,6 +98,12 @@ std::string BuildJob(const EnqueueOptions& o, std::string* id) {
   if (o.deadline) KeyInt(w, "deadline_s", *o.deadline);
   if (o.reply_to) KeyStr(w, "reply_to", *o.reply_to);
   if (o.meta) {
+    // Refused rather than sent as a string: a typo in an object ('{"batch":7') would reach
+    // the platform as text it cannot match, with every result of the job.
+    simdjson::dom::parser p;
+    simdjson::dom::element e;
+    if (p.parse(*o.meta).get(e))
+      Fail(kUsage, "enqueue: --meta is not valid JSON (a string needs its quotes: --meta '\"text\"')");
     Key(w, "meta");
     RawOrString(w, *o.meta);
   }
@@ -104,15 +126,27 @@ void PrintJson(const rapidjson::StringBuffer& b) {
 int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
   if (!o.file.empty() && AnyJobFlag(o))
     Fail(kUsage, "enqueue: give the job either as a file (--file FILE, or - for stdin) or with flags, not both");
-  std::string raw, built_id;
-  raw = o.file.empty() ? BuildJob(o, &built_id) : ReadInput(o.file);
-
+  // The daemon's own limits, not the defaults: with a lower jobs.max_bytes a job passed
+  // here would be dead-lettered (and refunded) by the daemon; with a higher one, a job it
+  // takes would be refused here.
+  DaemonRules daemon;
+  if (!o.config.empty()) ReadDaemonConfig(o.config, &daemon);
   runwayd::JobRules rules;
   rules.prefix = g.prefix;
+  if (o.max_bytes) rules.max_bytes = static_cast<size_t>(*o.max_bytes);
+  else if (daemon.max_bytes) rules.max_bytes = *daemon.max_bytes;
   rules.extra_endpoints = o.extra_endpoints;
+  rules.extra_endpoints.insert(rules.extra_endpoints.end(), daemon.extra_endpoints.begin(),
+                               daemon.extra_endpoints.end());
+  const std::string over_hint =
+      o.config.empty() && !o.max_bytes
+          ? " (the default jobs.max_bytes: give the daemon's with --config FILE or --max-bytes N)"
+          : "";
+  std::string built_id;
+  const std::string raw = o.file.empty() ? BuildJob(o, &built_id) : ReadInput(o.file, rules.max_bytes, over_hint);
   runwayd::Job job;
   runwayd::JobParse p = runwayd::ParseJob(raw, rules, &job);
-  if (!p.ok) Fail(kUsage, "invalid job: " + p.error);
+  if (!p.ok) Fail(kUsage, "invalid job: " + p.error + (raw.size() > rules.max_bytes ? over_hint : ""));
 
   if (o.dry_run) {
     if (g.json) {
@@ -139,6 +173,10 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
   bool known = r->Cmd({"EXISTS", k.job(job.id)}).integer() == 1;
   std::string owner = known ? r->Cmd({"HGET", k.job(job.id), "daemon"}).str() : std::string();
   std::string done = r->Cmd({"GET", k.done(job.id)}).str();
+  // A daemon joins P:daemons at its first heartbeat and stays, stopped or not, until a live
+  // peer adopts it away: an empty set means a wrong --prefix (the job would wait on a list
+  // no daemon reads) or a deployment whose daemons never started.
+  const bool no_daemon = r->Cmd({"SCARD", k.daemons()}).integer() == 0;
   if (!o.force && (known || !done.empty())) {
     std::string why = !owner.empty() ? "is in flight on " + Printable(owner, 128)
                       : known        ? std::string("waits for a retry")
@@ -146,7 +184,33 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
     Fail(kRuntime, "job \"" + Printable(job.id, 128) + "\" " + why +
                        ": the daemon would refuse it as a duplicate (pick another id, or --force to push it anyway)");
   }
-  long long len = r->Cmd({"LPUSH", k.jobs(), raw}).integer();
+  // A cancel routed while no daemon held the id (kRouteCancel) waits a day for it: left
+  // in place it would end this job "cancelled" the moment a daemon takes it, unrun. An
+  // enqueue is the operator's newer decision, as a replay is (replay.lua drops it too).
+  // One transaction: the cancel goes only with the push.
+  std::vector<Reply> tx;
+  try {
+    tx = r->Pipeline({{"MULTI"}, {"DEL", k.cancel_request(job.id)}, {"LPUSH", k.jobs(), raw}, {"EXEC"}});
+  } catch (const Failure& f) {
+    // Sent but unanswered (--timeout, a dropped connection): Redis may have pushed it. A
+    // second enqueue would then push a copy that ends as a duplicate_job failure.
+    Fail(f.code, std::string(f.what()) + "; the job may have been pushed all the same: look with `runwayctl job " +
+                     Printable(job.id, 128) + "` before enqueueing it again");
+  }
+  const Reply& exec = tx.back();
+  if (exec.size() != 2 || exec.get()->element[1]->type != REDIS_REPLY_INTEGER)
+    Fail(kRuntime, "redis at " + r->where() + ": LPUSH " + k.jobs() + ": " +
+                       (exec.size() == 2 ? exec.at(1)
+                        : tx[2].error()  ? tx[2].str()
+                        : exec.error()   ? exec.str()
+                                         : std::string("the transaction was refused")));
+  const bool cancel_dropped = exec.get()->element[0]->integer == 1;
+  const long long len = exec.get()->element[1]->integer;
+  if (no_daemon)
+    fprintf(stderr,
+            "runwayctl: warning: no runwayd has registered under prefix %s (%s is empty): the job waits until "
+            "one does; is --prefix the daemons' redis.prefix?\n",
+            Printable(g.prefix).c_str(), Printable(k.daemons()).c_str());
   if (g.json) {
     rapidjson::StringBuffer b;
     JsonWriter w(b);
@@ -157,45 +221,16 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
     KeyStr(w, "queue", k.jobs());
     KeyInt(w, "length", len);
     KeyStr(w, "reply_to", job.reply_to.empty() ? k.results() : job.reply_to);
+    Key(w, "cancel_dropped"), w.Bool(cancel_dropped);
     Key(w, "job"), RawOrString(w, raw);
     w.EndObject();
     PrintJson(b);
   } else {
     printf("enqueued %s on %s (%lld in the queue); its result goes to %s\n", Printable(job.id).c_str(),
            k.jobs().c_str(), len, (job.reply_to.empty() ? k.results() : job.reply_to).c_str());
-  }
-  return kOk;
-}
-
-int RunCancel(const Globals& g, const CancelOptions& o) {
-  if (o.id.empty()) Fail(kUsage, "cancel: the job id is empty");
-  auto r = Redis::Open(g);
-  runwayd::Keys k = KeysFor(g);
-  std::string owner = r->Cmd({"HGET", k.job(o.id), "daemon"}).str();
-  std::string done = r->Cmd({"GET", k.done(o.id)}).str();
-  if (owner.empty() && !done.empty() && !o.force)
-    Fail(kRuntime, "job \"" + Printable(o.id, 128) + "\" already finished (" + done +
-                       "): nothing to cancel (--force sends the request anyway; it would cancel a later job "
-                       "with this id taken within a day)");
-  long long pending = r->Cmd({"LPUSH", k.cancel(), o.id}).integer();
-  std::string what = !owner.empty()
-                         ? "in flight on " + owner + ": that daemon cancels its task and ends the job as cancelled"
-                         : "not in flight: a daemon cancels it when it takes it from the queue";
-  if (g.json) {
-    rapidjson::StringBuffer b;
-    JsonWriter w(b);
-    w.StartObject();
-    KeyInt(w, "v", 1);
-    KeyStr(w, "id", o.id);
-    Key(w, "requested"), w.Bool(true);
-    Key(w, "in_flight_on");
-    if (owner.empty()) w.Null();
-    else Str(w, owner);
-    KeyInt(w, "pending_requests", pending);
-    w.EndObject();
-    PrintJson(b);
-  } else {
-    printf("cancel requested for %s (%s)\n", Printable(o.id).c_str(), what.c_str());
+    if (cancel_dropped)
+      printf("dropped an earlier cancel that was waiting for this id (%s)\n",
+             Printable(k.cancel_request(job.id)).c_str());
   }
   return kOk;
 }

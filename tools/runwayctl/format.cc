@@ -119,9 +119,17 @@ size_t Width(const std::string& s) {
 }  // namespace
 
 std::string Table::Render() const {
+  // Every cell, not only the ones a caller thought of: model names, accounts, task ids
+  // and the like come from producers' jobs (or what the daemon kept of them) and reach a
+  // terminal here. Printable is idempotent, so cells escaped already stay as they are.
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& r : rows_) {
+    rows.emplace_back();
+    for (const auto& c : r) rows.back().push_back(Printable(c, std::string::npos));
+  }
   std::vector<size_t> w(head_.size(), 0);
   for (size_t i = 0; i < head_.size(); ++i) w[i] = Width(head_[i]);
-  for (const auto& r : rows_)
+  for (const auto& r : rows)
     for (size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], Width(r[i]));
   std::string out;
   auto line = [&](const std::vector<std::string>& cells) {
@@ -135,7 +143,7 @@ std::string Table::Render() const {
     out += l + "\n";
   };
   line(head_);
-  for (const auto& r : rows_) line(r);
+  for (const auto& r : rows) line(r);
   return out;
 }
 

@@ -256,7 +256,7 @@ int RunJob(const Globals& g, const JobOptions& o) {
     fwrite(b.GetString(), 1, b.GetSize(), stdout);
     fputc('\n', stdout);
   } else if (found) {
-    std::string out = "job " + Printable(id) + ": " + summary + "\n\n";
+    std::string out = "job " + Printable(id) + ": " + Printable(summary, std::string::npos) + "\n\n";
     Table t({"SOURCE", "WHAT IT SAYS"});
     for (const auto& e : h) t.Row({Printable(e.source, 160), e.text});
     fputs((out + t.Render()).c_str(), stdout);

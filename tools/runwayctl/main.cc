@@ -5,7 +5,8 @@
 //
 // Exit codes: 0 done; 1 Redis error (unreachable, refused, script error) or an action
 // refused (a duplicate id, a cancel of a finished job); 2 usage (bad command line, bad
-// URL, invalid job); 3 not found (`job ID` with no trace, `accounts NAME` unknown).
+// URL, invalid job); 3 not found (`job ID` with no trace, `accounts NAME` unknown, `cancel
+// ID` of a job found nowhere).
 // Global options may also follow the command (`runwayctl status --json`).
 // docs/runwayctl.md is the manual.
 #include <CLI/CLI.hpp>
@@ -67,13 +68,18 @@ int main(int argc, char** argv) {
   enq->add_option("--meta", eo.meta, "meta: any JSON, echoed back");
   enq->add_option("--extra-endpoint", eo.extra_endpoints,
                   "an endpoint the daemon's upstream.extra_endpoints allows (repeatable)");
+  enq->add_option("--config", eo.config,
+                  "the daemon's configuration file: validate with its jobs.max_bytes and upstream.extra_endpoints")
+      ->check(CLI::ExistingFile);
+  enq->add_option("--max-bytes", eo.max_bytes, "the daemon's jobs.max_bytes (default 262144, or --config's)")
+      ->check(CLI::Range(kMinJobBytes, kMaxJobBytes));
   enq->add_flag("--dry-run", eo.dry_run, "validate and print the job; push nothing");
   enq->add_flag("--force", eo.force, "push even when the id is in flight or finished (a duplicate)");
 
   CancelOptions co;
   auto* cancel = app.add_subcommand("cancel", "ask the daemons to cancel a job (LPUSH P:cancel ID)");
   cancel->add_option("id", co.id, "job id")->required();
-  cancel->add_flag("--force", co.force, "send the request even when the job already finished");
+  cancel->add_flag("--force", co.force, "send the request even when the job already finished, or is found nowhere");
 
   ReplayOptions ro;
   int64_t limit = 0;

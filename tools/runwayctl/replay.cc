@@ -27,7 +27,19 @@ int RunReplay(const Globals& g, const ReplayOptions& o) {
   argv.insert(argv.end(), {"--format", g.json ? "json" : "text"});
 
   auto r = Redis::Open(g);
-  Reply rep = r->Cmd(argv, /*errors_ok=*/true);
+  Reply rep;
+  try {
+    rep = r->Cmd(argv, /*errors_ok=*/true);
+  } catch (const Failure& f) {
+    // No answer (--timeout, a dropped connection): the script may have run, or may still
+    // be running in Redis, and move entries after we quit. "Failed" alone would invite a
+    // second run in the belief that nothing moved.
+    if (o.dry_run || std::string(f.what()).find("wants a password") != std::string::npos) throw;
+    Fail(f.code, std::string(f.what()) +
+                     "; the replay may still have run, or be running, in Redis: see what is left with "
+                     "`runwayctl replay --dry-run` (and where ids went with `runwayctl job ID`) before running "
+                     "it again, with a longer --timeout");
+  }
   if (rep.error()) {
     std::string e = rep.str();
     if (e.rfind("USAGE ", 0) == 0) Fail(kUsage, "replay: " + e.substr(6));
