@@ -132,30 +132,43 @@ TEST(Cancel, ACancelLeftWithAKilledDaemonReachesTheAdopter) {
   EXPECT_EQ(a.refunds, 1u) << a.Summary();
 }
 
-// The deadline (2 s) passes while the task runs; the look and the DELETE are answered
-// 500 ms late, and d1 is killed with the DELETE on the wire (Runway deletes the task at
-// once). The next start computes the deadline from the record, looks, finds the task
+namespace {
+
+// d1 runs `job` (id `id`) to a live task; then every answer comes 500 ms late, an
+// operator cancels the job if `by_operator` (else its deadline passes), and d1 is killed
+// once the DELETE has reached the simulator, which deletes the task at once. d1 starts
+// again and the job is drained. Returns its result ("" if none).
+std::string KillWithTheDeleteOnTheWire(Stack& s, FaultDaemons& d, const std::string& id, const std::string& job,
+                                       bool by_operator) {
+  s.StartRedis();
+  s.StartSim();
+  d.Start("d1");
+  EXPECT_TRUE(d.WaitReady("d1")) << d.Tail();
+  s.redis().Push("runway:jobs", job);
+  EXPECT_TRUE(WaitFor([&] { return RecordField(s.redis(), id, "state") == "task"; }, 10s)) << d.Tail();
+  SetChaos(s, R"({"slow_rate":1,"slow_ms":500})");
+  if (by_operator) s.redis().Push("runway:cancel", id);
+  EXPECT_TRUE(WaitSimCounter(s, false, "DELETE /v1/tasks", 1, 10s)) << d.Tail();
+  d.Kill("d1");
+  SetChaos(s, "{}");
+  d.Start("d1");
+  EXPECT_TRUE(d.WaitReady("d1")) << d.Tail();
+  EXPECT_TRUE(Drained(s, 1, 30s)) << d.Tail();
+  EXPECT_EQ(d.Stop("d1"), 0);
+  return ResultOf(s, id);
+}
+
+}  // namespace
+
+// The deadline (2 s) passes while the task runs, and d1 is killed with the DELETE on the
+// wire. The next start computes the deadline from the record, looks, finds the task
 // gone. Before the fix that was "deleted elsewhere": failed upstream_failure
 // "task_not_found". Now the job ends as the deadline's cancel: deadline_exceeded.
 TEST(Cancel, ADeadlineCancelCutOffByACrashEndsAsTheDeadline) {
   Stack s("cancel_deadline_crash");
   FaultDaemons d(s);
-  s.StartRedis();
-  s.StartSim();
-  d.Start("d1");
-  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
   const std::string k1 = MakeJob("k1", "image_to_video", "gen4_turbo", 5, 26, 7401, "x sim:secs=400", ",\"deadline_s\":2");
-  s.redis().Push("runway:jobs", k1);
-  ASSERT_TRUE(WaitFor([&] { return RecordField(s.redis(), "k1", "state") == "task"; }, 10s)) << d.Tail();
-  SetChaos(s, R"({"slow_rate":1,"slow_ms":500})");
-  ASSERT_TRUE(WaitSimCounter(s, false, "DELETE /v1/tasks", 1, 10s)) << d.Tail();
-  d.Kill("d1");
-  SetChaos(s, "{}");
-  d.Start("d1");
-  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
-  ASSERT_TRUE(Drained(s, 1, 30s)) << d.Tail();
-  EXPECT_EQ(d.Stop("d1"), 0);
-  const std::string r = ResultOf(s, "k1");
+  const std::string r = KillWithTheDeleteOnTheWire(s, d, "k1", k1, false);
   EXPECT_TRUE(Has(r, "\"class\":\"deadline_exceeded\"")) << r << "\n" << JobLogLines(s.dir(), {"k1"});
   const Audit a = AuditRun(s, {{"k1", 7401, 26, k1}});
   EXPECT_TRUE(a.ok()) << a.Summary();
@@ -163,32 +176,16 @@ TEST(Cancel, ADeadlineCancelCutOffByACrashEndsAsTheDeadline) {
   EXPECT_EQ(a.refunds, 1u) << a.Summary();
 }
 
-// An operator cancels a running task; the look and the DELETE are answered 500 ms late
-// and d1 is killed with the DELETE on the wire. Before the fix the cancel had been
-// acknowledged (trimmed from d1's cancel list) as soon as it was flagged in memory, so
-// it died with d1: the next start found the task gone and failed the job
-// "task_not_found", dead-lettered as a failure. Now the cancel is in the record before
-// it is acknowledged, and the job ends cancelled.
+// An operator cancels a running task, and d1 is killed with the DELETE on the wire.
+// Before the fix the cancel had been acknowledged (trimmed from d1's cancel list) as
+// soon as it was flagged in memory, so it died with d1: the next start found the task
+// gone and failed the job "task_not_found", dead-lettered as a failure. Now the cancel
+// is in the record before it is acknowledged, and the job ends cancelled.
 TEST(Cancel, AnOperatorCancelCutOffByACrashEndsCancelled) {
   Stack s("cancel_op_crash");
   FaultDaemons d(s);
-  s.StartRedis();
-  s.StartSim();
-  d.Start("d1");
-  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
   const std::string k2 = MakeJob("k2", "image_to_video", "gen4_turbo", 5, 26, 7402, "x sim:secs=400", "");
-  s.redis().Push("runway:jobs", k2);
-  ASSERT_TRUE(WaitFor([&] { return RecordField(s.redis(), "k2", "state") == "task"; }, 10s)) << d.Tail();
-  SetChaos(s, R"({"slow_rate":1,"slow_ms":500})");
-  s.redis().Push("runway:cancel", "k2");
-  ASSERT_TRUE(WaitSimCounter(s, false, "DELETE /v1/tasks", 1, 10s)) << d.Tail();
-  d.Kill("d1");
-  SetChaos(s, "{}");
-  d.Start("d1");
-  ASSERT_TRUE(d.WaitReady("d1")) << d.Tail();
-  ASSERT_TRUE(Drained(s, 1, 30s)) << d.Tail();
-  EXPECT_EQ(d.Stop("d1"), 0);
-  const std::string r = ResultOf(s, "k2");
+  const std::string r = KillWithTheDeleteOnTheWire(s, d, "k2", k2, true);
   EXPECT_TRUE(Has(r, "\"status\":\"cancelled\"")) << r << "\n" << JobLogLines(s.dir(), {"k2"});
   EXPECT_EQ(s.redis().Int({"LLEN", "runway:dead"}), 0) << "an operator's cancel is not dead-lettered";
   const Audit a = AuditRun(s, {{"k2", 7402, 26, k2}});
