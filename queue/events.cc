@@ -82,39 +82,6 @@ size_t Utf8Sequence(const unsigned char* p, size_t n, size_t* bad) {
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
-// `s` itself when it is valid UTF-8, else a copy in *scratch with `replacement` (U+FFFD
-// unless said otherwise) in place of every maximal ill-formed subsequence.
-std::string_view ValidUtf8(std::string_view s, std::string* scratch, std::string_view replacement = kReplacement) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0, bad = 0;
-  while (i < n) {
-    // Nearly every string is ASCII (ids, URLs, times): skip eight bytes at a time
-    // while none has its top bit set, instead of one call per byte.
-    for (uint64_t w = 0; i + 8 <= n; i += 8) {
-      std::memcpy(&w, p + i, 8);
-      if ((w & 0x8080808080808080ULL) != 0) break;
-    }
-    if (i == n) break;
-    const size_t len = Utf8Sequence(p + i, n - i, &bad);
-    if (len == 0) break;
-    i += len;
-  }
-  if (i == n) return s;
-  scratch->assign(s.substr(0, i));
-  while (i < n) {
-    const size_t len = Utf8Sequence(p + i, n - i, &bad);
-    if (len == 0) {
-      scratch->append(replacement);
-      i += bad;
-    } else {
-      scratch->append(s.substr(i, len));
-      i += len;
-    }
-  }
-  return *scratch;
-}
-
 class JsonOut {
  public:
   JsonOut() : w_(buf_) {}
@@ -155,6 +122,37 @@ class JsonOut {
 };
 
 }  // namespace
+
+std::string_view ValidUtf8(std::string_view s, std::string* scratch, std::string_view replacement) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0, bad = 0;
+  while (i < n) {
+    // Nearly every string is ASCII (ids, URLs, times): skip eight bytes at a time
+    // while none has its top bit set, instead of one call per byte.
+    for (uint64_t w = 0; i + 8 <= n; i += 8) {
+      std::memcpy(&w, p + i, 8);
+      if ((w & 0x8080808080808080ULL) != 0) break;
+    }
+    if (i == n) break;
+    const size_t len = Utf8Sequence(p + i, n - i, &bad);
+    if (len == 0) break;
+    i += len;
+  }
+  if (i == n) return s;
+  scratch->assign(s.substr(0, i));
+  while (i < n) {
+    const size_t len = Utf8Sequence(p + i, n - i, &bad);
+    if (len == 0) {
+      scratch->append(replacement);
+      i += bad;
+    } else {
+      scratch->append(s.substr(i, len));
+      i += len;
+    }
+  }
+  return *scratch;
+}
 
 const char* ErrorClassName(ErrorClass c) {
   for (const auto& [cls, name] : kClassNames) {

@@ -16,6 +16,12 @@
 
 namespace runwayd {
 
+// `s` itself when it is valid UTF-8, else a copy in *scratch with `replacement` (U+FFFD
+// unless said otherwise) in place of every maximal ill-formed subsequence. Every string
+// handed to a rapidjson Writer goes through it (the Writer does not check), here and in
+// runwayctl, so what is written is valid JSON and valid UTF-8 whatever bytes came in.
+std::string_view ValidUtf8(std::string_view s, std::string* scratch, std::string_view replacement = "\xEF\xBF\xBD");
+
 // The error classes of the contract.
 enum class ErrorClass {
   kInvalidJob,

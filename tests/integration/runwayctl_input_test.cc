@@ -3,6 +3,7 @@
 // `enqueue` refuses every id the daemon would only answer as a duplicate; and what
 // `accounts` shows as the estimate is the one the ledger's scripts decide with.
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include "harness.h"
 
@@ -82,6 +83,27 @@ TEST(RunwayCtlInput, AccountsShowsTheLedgersEstimate) {
   ASSERT_EQ(r.rc, 0) << r;
   EXPECT_NE(r.out.find(" 60 "), std::string::npos) << r;
   EXPECT_EQ(r.out.find(" 70 "), std::string::npos) << r;
+}
+
+// Hash fields, record values and ids are any bytes; rapidjson's Writer does not check
+// UTF-8, so before the fix `--json` passed invalid bytes through: output that jq and
+// every strict parser refuse. Now they become U+FFFD and the output parses.
+TEST(RunwayCtlInput, JsonOutputIsValidWhateverBytesRedisHolds) {
+  Stack s("ctl-input-utf8");
+  s.StartRedis();
+  s.redis().Cmd({"HSET", "runway:account:main", "balance", "100", "estimate", "100", "inflight:gen\xff\xfe", "1"});
+  const std::string id = "job\xc3";  // a lead byte with nothing after it
+  s.redis().Cmd({"HSET", "runway:job:" + id, "state", "task", "model", "gen4\xe2\x82", "task_id", "t\x80"});
+  for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+           {"accounts", "--json"}, {"status", "--json"}, {"job", id, "--json"}}) {
+    ShellRun r = Ctl(s, cmd);
+    ASSERT_EQ(r.rc, 0) << r;
+    EXPECT_TRUE(simdjson::validate_utf8(r.out.data(), r.out.size())) << cmd[0] << ": " << r;
+    simdjson::dom::parser p;
+    simdjson::dom::element e;
+    EXPECT_EQ(p.parse(r.out).get(e), simdjson::SUCCESS) << cmd[0] << ": " << r;
+    EXPECT_NE(r.out.find("\xEF\xBF\xBD"), std::string::npos) << cmd[0] << ": " << r;
+  }
 }
 
 namespace {

@@ -6,13 +6,25 @@
 #include <cstdio>
 #include <ctime>
 
+#include "queue/events.h"
 #include "queue/job_scan.h"
 #include "tools/runwayctl/ctl.h"
 
 namespace runwayctl {
 
-void Key(JsonWriter& w, std::string_view k) { w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
-void Str(JsonWriter& w, std::string_view v) { w.String(v.data(), static_cast<rapidjson::SizeType>(v.size())); }
+// Keys and strings come from Redis (records, hash fields, producers' jobs) and from the
+// command line: any bytes. rapidjson's Writer does not check UTF-8, so invalid bytes
+// would make the output invalid JSON for jq and the like; they become U+FFFD.
+void Key(JsonWriter& w, std::string_view k) {
+  std::string scratch;
+  k = runwayd::ValidUtf8(k, &scratch);
+  w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+}
+void Str(JsonWriter& w, std::string_view v) {
+  std::string scratch;
+  v = runwayd::ValidUtf8(v, &scratch);
+  w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+}
 void KeyStr(JsonWriter& w, std::string_view k, std::string_view v) {
   Key(w, k);
   Str(w, v);
