@@ -85,6 +85,25 @@ TEST(RunwayCtlInput, AccountsShowsTheLedgersEstimate) {
   EXPECT_EQ(r.out.find(" 70 "), std::string::npos) << r;
 }
 
+// A replay puts a job back with its dedup marker deleted; before the fix enqueue saw no
+// trace of the id and pushed a second copy, which the daemon answered with a second
+// result (duplicate_job) for the same id. The replay's marker (P:replayed:<id>, read
+// at admission) shows the copy waiting: refused unless --force.
+TEST(RunwayCtlInput, EnqueueRefusesAnIdAReplayPutBack) {
+  Stack s("ctl-input-replayed");
+  s.StartRedis();
+  auto& redis = s.redis();
+  const std::string job = MakeJob("rp1", "image_to_video", "gen4_turbo", 5, 26, 1);
+  redis.Push("runway:jobs", job);  // as replay.lua moves it back
+  redis.Cmd({"SET", "runway:replayed:rp1", "1", "EX", "604800"});
+  ShellRun r = Ctl(s, {"enqueue", "-"}, job);
+  EXPECT_EQ(r.rc, 1) << r;
+  EXPECT_NE(r.err.find("put back by a replay"), std::string::npos) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 1);
+  EXPECT_EQ(Ctl(s, {"enqueue", "--force", "-"}, job).rc, 0);
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 2);
+}
+
 // Hash fields, record values and ids are any bytes; rapidjson's Writer does not check
 // UTF-8, so before the fix `--json` passed invalid bytes through: output that jq and
 // every strict parser refuse. Now they become U+FFFD and the output parses.

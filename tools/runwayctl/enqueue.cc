@@ -177,10 +177,15 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
   // peer adopts it away: an empty set means a wrong --prefix (the job would wait on a list
   // no daemon reads) or a deployment whose daemons never started.
   const bool no_daemon = r->Cmd({"SCARD", k.daemons()}).integer() == 0;
-  if (!o.force && (known || !done.empty())) {
-    std::string why = !owner.empty() ? "is in flight on " + Printable(owner, 128)
-                      : known        ? std::string("waits for a retry")
-                                     : "finished (" + Printable(done, 128) + ") within the dedup window";
+  // A replay deletes the dedup marker and sets P:replayed:<id>, which admission consumes:
+  // while it exists, a replayed copy of the id waits in the queue (or was just taken).
+  const bool replay_queued =
+      !known && done.empty() && r->Cmd({"EXISTS", k.replayed(job.id)}).integer() == 1;
+  if (!o.force && (known || !done.empty() || replay_queued)) {
+    std::string why = !owner.empty()  ? "is in flight on " + Printable(owner, 128)
+                      : known         ? std::string("waits for a retry")
+                      : replay_queued ? std::string("was put back by a replay and waits in the queue")
+                                      : "finished (" + Printable(done, 128) + ") within the dedup window";
     Fail(kRuntime, "job \"" + Printable(job.id, 128) + "\" " + why +
                        ": the daemon would refuse it as a duplicate (pick another id, or --force to push it anyway)");
   }
