@@ -313,3 +313,24 @@ TEST(Ops, AStoppingDaemonIsNotReady) {
   EXPECT_NE(s.MetricsGet(0, "/metrics").find("\nrunwayd_ready 0\n"), std::string::npos);
   EXPECT_EQ(s.daemon(0).Wait(10s), 0);
 }
+
+// A metrics address that cannot be bound is a configuration error (exit 2): the daemon
+// stops before it starts anything. It went on starting instead: Redis connections,
+// recovery reads and timers started on handles already closed by the stop.
+TEST(Ops, AMetricsAddressInUseStopsTheDaemonBeforeAnythingStarts) {
+  Stack s("ops-metrics-in-use");
+  s.StartRedis();
+  const std::string cfg = s.dir() + "/in-use.toml";
+  WriteFile(cfg, "[redis]\nurl = \"redis://127.0.0.1:" + std::to_string(s.redis_port()) +
+                     "\"\n[upstream]\nbase_url = \"http://127.0.0.1:9\"\n"
+                     "[[account]]\nname = \"a\"\nkey_env = \"RUNWAY_TEST_KEY\"\n");
+  const std::string taken = "127.0.0.1:" + std::to_string(s.redis_port());  // Redis listens there
+  Process p({Bin("runwayd"), "--config", cfg, "--metrics", taken}, {{"RUNWAY_TEST_KEY", kTestKey}},
+            s.dir() + "/in-use.log");
+  EXPECT_EQ(p.Wait(10s), 2);
+  const std::string log = ReadFile(s.dir() + "/in-use.log");
+  EXPECT_NE(log.find("cannot listen on " + taken), std::string::npos) << log;
+  EXPECT_EQ(log.find("starting:"), std::string::npos) << log;
+  EXPECT_EQ(log.find("connected"), std::string::npos) << log;
+  EXPECT_EQ(log.find("did not close cleanly"), std::string::npos) << log;
+}
