@@ -115,6 +115,10 @@ void Engine::Start() {
   uv_signal_start(&sigterm_, on_signal, SIGTERM);
   uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<Engine*>(s->data)->Reload(); }, SIGHUP);
   StartOps();
+  // A metrics address that cannot be bound stopped us already (exit 2, every handle
+  // closed): connecting to Redis, recovering and starting timers on closed handles
+  // after that would be a daemon half started by a configuration error.
+  if (closed_) return;
   cmd_->OnUp([this] {
     // After an outage (not at our start: then the others' heartbeats are evidence), the
     // others' heartbeats may have lapsed only because Redis was away too: give them one

@@ -315,6 +315,11 @@ void HttpEngine::Close(std::function<void()> done) {
   if (closing_) return;
   closing_ = true;
   close_done_ = std::move(done);
+  // Called from a completion handler (inside Drain), curl's message queue may still
+  // hold transfers that ended in the same action: they end with their own result, not
+  // as aborted. Over HTTP/2 several answers are read at once; an answered create
+  // reported "sent, no answer" would be a paid task given up as an unknown outcome.
+  Drain();
   std::deque<Transfer*> waiting;
   waiting.swap(waiting_);
   for (Transfer* t : waiting) {

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -312,4 +313,76 @@ TEST(Ops, AStoppingDaemonIsNotReady) {
   EXPECT_EQ(s.MetricsGet(0, "/readyz"), "not ready: stopping\n");
   EXPECT_NE(s.MetricsGet(0, "/metrics").find("\nrunwayd_ready 0\n"), std::string::npos);
   EXPECT_EQ(s.daemon(0).Wait(10s), 0);
+}
+
+// A metrics address that cannot be bound is a configuration error (exit 2): the daemon
+// stops before it starts anything. It went on starting instead: Redis connections,
+// recovery reads and timers started on handles already closed by the stop.
+TEST(Ops, AMetricsAddressInUseStopsTheDaemonBeforeAnythingStarts) {
+  Stack s("ops-metrics-in-use");
+  s.StartRedis();
+  const std::string cfg = s.dir() + "/in-use.toml";
+  WriteFile(cfg, "[redis]\nurl = \"redis://127.0.0.1:" + std::to_string(s.redis_port()) +
+                     "\"\n[upstream]\nbase_url = \"http://127.0.0.1:9\"\n"
+                     "[[account]]\nname = \"a\"\nkey_env = \"RUNWAY_TEST_KEY\"\n");
+  const std::string taken = "127.0.0.1:" + std::to_string(s.redis_port());  // Redis listens there
+  Process p({Bin("runwayd"), "--config", cfg, "--metrics", taken}, {{"RUNWAY_TEST_KEY", kTestKey}},
+            s.dir() + "/in-use.log");
+  EXPECT_EQ(p.Wait(10s), 2);
+  const std::string log = ReadFile(s.dir() + "/in-use.log");
+  EXPECT_NE(log.find("cannot listen on " + taken), std::string::npos) << log;
+  EXPECT_EQ(log.find("starting:"), std::string::npos) << log;
+  EXPECT_EQ(log.find("connected"), std::string::npos) << log;
+  EXPECT_EQ(log.find("did not close cleanly"), std::string::npos) << log;
+}
+
+// The metrics endpoint's thread against the loop's reloads and stop (requests run on
+// libmicrohttpd's thread, reloads and the stop on the loop's): scrapers hammer
+// /metrics, /readyz and /healthz while jobs run and SIGHUPs re-read the configuration
+// (the logger is rebuilt, gauges change), then SIGTERM stops the daemon mid-scrape.
+// Every scrape before the stop is answered, the daemon exits 0 (its loop closed with no
+// handle left), and its log holds no sanitizer report: in a -fsanitize=thread build
+// (docs/reliability.md, "Sanitizers") this is the data-race check of what they share.
+TEST(Ops, ScrapesDuringReloadsAndAStopAreAnsweredAndTheDaemonExitsClean) {
+  Stack s("ops-scrape");
+  s.StartRedis();
+  s.StartSim();
+  s.StartDaemon();
+  ASSERT_TRUE(s.WaitReady(0)) << s.Logs();
+  const std::string base = "http://127.0.0.1:" + std::to_string(s.MetricsPort(0));
+  s.MetricsGet(0, "/healthz");  // curl's global setup, once, before the threads
+  for (int i = 0; i < 40; ++i)
+    s.redis().Push("runway:jobs", MakeJob("s" + std::to_string(i), "image_to_video", "gen4_turbo", 5, 26, 300 + i));
+
+  std::atomic<bool> stop_sent{false}, done{false};
+  std::atomic<int> answered{0}, failed_before_stop{0};
+  std::vector<std::thread> scrapers;
+  for (const char* path : {"/metrics", "/readyz", "/healthz"}) {
+    scrapers.emplace_back([&, path] {
+      while (!done.load()) {
+        std::string body;
+        const bool sent_before = stop_sent.load();
+        if (Fetch(base + path, &body)) ++answered;
+        else if (!sent_before) ++failed_before_stop;
+      }
+    });
+  }
+  // Reloads while jobs run and scrapes are served; the file is unchanged, so each is applied.
+  for (int i = 0; i < 30; ++i) {
+    s.daemon(0).Signal(SIGHUP);
+    std::this_thread::sleep_for(30ms);
+  }
+  EXPECT_TRUE(WaitFor([&] { return CountInLog(s.daemon(0).log_path(), "reloaded the configuration") >= 10; }, 10s))
+      << s.Logs();
+  stop_sent = true;
+  s.daemon(0).Signal(SIGTERM);
+  const int rc = s.daemon(0).Wait(15s);
+  done = true;
+  for (auto& t : scrapers) t.join();
+  EXPECT_EQ(rc, 0) << s.Logs();
+  EXPECT_GT(answered.load(), 30);
+  EXPECT_EQ(failed_before_stop.load(), 0);
+  const std::string log = ReadFile(s.daemon(0).log_path());
+  EXPECT_EQ(log.find("Sanitizer"), std::string::npos) << log;
+  EXPECT_EQ(log.find("did not close cleanly"), std::string::npos) << log;
 }

@@ -295,6 +295,49 @@ TEST_F(HttpEngineTest, ServerKeepsUpWith128BusyConnections) {
   EXPECT_EQ(SendAndWait(20000), 20000);
 }
 
+// Close() called from a completion handler: the requests curl finished in the same
+// action keep their own result, not "aborted by the close". Here four requests to a
+// server that never answers time out together (the loop is held past their deadline,
+// so one timeout action ends all four); over HTTP/2 several answers read at once end
+// together the same way, and an answered create reported "sent, no answer" is a paid
+// task the daemon would give up on.
+TEST_F(HttpEngineTest, CloseFromACompletionHandlerKeepsWhatCurlAlreadyFinished) {
+  HttpOptions ho;
+  ho.max_host_connections = 4;
+  ho.request_timeout_ms = 300;
+  Reopen(ho);
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  ASSERT_GE(lfd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(listen(lfd, 8), 0);  // connections complete in the backlog; nothing answers
+  ASSERT_EQ(getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1/organization";
+  auto codes = std::make_shared<std::vector<int>>();
+  auto closed = std::make_shared<bool>(false);
+  for (int i = 0; i < 4; ++i) {
+    HttpRequest req;
+    req.url = url;
+    http_->Send(std::move(req), [this, codes, closed](HttpResult&& r) {
+      codes->push_back(r.curl_code);
+      if (codes->size() == 1) http_->Close([closed] { *closed = true; });
+    });
+  }
+  uv_timer_t hold;  // holds the loop past every deadline: curl then ends all four at once
+  uv_timer_init(&loop_, &hold);
+  uv_timer_start(&hold, [](uv_timer_t*) { usleep(500 * 1000); }, 100, 0);
+  EXPECT_TRUE(RunUntil(&loop_, [&] { return *closed; }, std::chrono::seconds(5)));
+  uv_close(reinterpret_cast<uv_handle_t*>(&hold), nullptr);
+  uv_run(&loop_, UV_RUN_NOWAIT);  // its close callback, before `hold` leaves this frame
+  http_ = std::make_unique<HttpEngine>(&loop_, HttpOptions{});  // TearDown closes it
+  close(lfd);
+  ASSERT_EQ(codes->size(), 4u);
+  for (size_t i = 0; i < codes->size(); ++i) EXPECT_EQ((*codes)[i], CURLE_OPERATION_TIMEDOUT) << "request " << i;
+}
+
 TEST(SplitPlainUrl, TakesOnlyPathsCurlWouldSendAsTheyAre) {
   auto split = [](std::string_view url) {
     std::string_view base, path;
