@@ -30,6 +30,25 @@
 namespace runwayd::runway {
 namespace {
 
+// A listening socket on 127.0.0.1 that nobody serves: connections complete in its
+// backlog and nothing is ever answered. Returns its fd (the caller closes it), -1 on
+// failure; *base is "http://127.0.0.1:PORT".
+int SilentListener(int backlog, std::string* base) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(fd, backlog) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  *base = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  return fd;
+}
+
 int64_t NowUs() {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -243,16 +262,10 @@ TEST_F(HttpEngineTest, CloseReportsASentRequestAsSentAndAWaitingOneAsNotSent) {
   HttpOptions ho;
   ho.max_host_connections = 1;
   Reopen(ho);
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  std::string base;
+  const int lfd = SilentListener(4, &base);
   ASSERT_GE(lfd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&addr), len), 0);
-  ASSERT_EQ(listen(lfd, 4), 0);
-  ASSERT_EQ(getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1/image_to_video";
+  const std::string url = base + "/v1/image_to_video";
   auto results = std::make_shared<std::vector<HttpResult>>(2);
   auto done = std::make_shared<int>(0);
   for (int i = 0; i < 2; ++i) {
@@ -306,16 +319,10 @@ TEST_F(HttpEngineTest, CloseFromACompletionHandlerKeepsWhatCurlAlreadyFinished) 
   ho.max_host_connections = 4;
   ho.request_timeout_ms = 300;
   Reopen(ho);
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  std::string base;
+  const int lfd = SilentListener(8, &base);  // connections complete in the backlog; nothing answers
   ASSERT_GE(lfd, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&addr), len), 0);
-  ASSERT_EQ(listen(lfd, 8), 0);  // connections complete in the backlog; nothing answers
-  ASSERT_EQ(getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  const std::string url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1/organization";
+  const std::string url = base + "/v1/organization";
   auto codes = std::make_shared<std::vector<int>>();
   auto closed = std::make_shared<bool>(false);
   for (int i = 0; i < 4; ++i) {
