@@ -116,10 +116,15 @@ int HttpEngine::OnSocketC(CURL*, curl_socket_t s, int what, void* userp, void*) 
   }
   if (sock == nullptr) {
     sock = new Socket{{}, self, s, slot.owned};
-    if (uv_poll_init_socket(self->loop_, &sock->poll, s) != 0) {
+    if (int rc = uv_poll_init_socket(self->loop_, &sock->poll, s); rc != 0) {
+      // Not -1: curl takes that as the whole multi handle dead, and every later request
+      // would fail for the life of the process. Unwatched, this new connection's transfer
+      // ends at its connect or request timeout (as "not sent" or "sent, no answer" by what
+      // went out: never sent twice), and only it fails; curl calls again with the next
+      // change of interest, and watching is tried again then.
       delete sock;
-      spdlog::error("http: cannot watch socket {}", s);
-      return -1;
+      spdlog::error("http: cannot watch socket {}: {}", s, uv_strerror(rc));
+      return 0;
     }
     sock->poll.data = sock;
     slot.sock = sock;
