@@ -11,7 +11,8 @@
 //     and reconnected, so a black-holed Redis cannot freeze the daemon;
 //   * passwords never reach a log line.
 // Ownership: the owner calls Close() and must keep the object alive until the `done`
-// callback of Close() has run (hiredis frees its context from inside the loop).
+// callback of Close() has run (hiredis frees its context from inside the loop). A
+// command sent between Close() and `done` gets nullptr before `done`; none may follow it.
 #pragma once
 
 #include <hiredis/async.h>

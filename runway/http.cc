@@ -359,7 +359,21 @@ void HttpEngine::Close(std::function<void()> done) {
 }
 
 void HttpEngine::MaybeFinishClose() {
-  if (!closing_ || handles_open_ != 0 || sockets_open_ != 0 || in_flight_ != 0 || !close_done_) return;
+  if (!closing_ || finishing_) return;
+  // A Send() after Close() returned (a timer or Redis callback reacting to the stop)
+  // could not start and waits in failed_, with no kick_ to report it: it ends here, from
+  // a close callback or the end of another completion, never inside Send(). One frame
+  // does it all, so `done` (which may free us) runs last, from the outermost call.
+  if (multi_ == nullptr && !failed_.empty()) {
+    finishing_ = true;
+    while (!failed_.empty()) {
+      std::vector<Transfer*> failed;
+      failed.swap(failed_);
+      for (Transfer* t : failed) Complete(t, CURLE_FAILED_INIT);
+    }
+    finishing_ = false;
+  }
+  if (handles_open_ != 0 || sockets_open_ != 0 || in_flight_ != 0 || !close_done_) return;
   auto done = std::move(close_done_);
   close_done_ = nullptr;
   done();

@@ -96,7 +96,8 @@ class HttpEngine {
   // Aborts every request: their callbacks run with kNotSent (curl_code
   // CURLE_FAILED_INIT) if nothing of them was sent, else with kSentNoAnswer (curl_code
   // CURLE_ABORTED_BY_CALLBACK: Runway may have acted on it). Then cleans curl up while
-  // the loop closes its sockets; `done` runs when all handles closed.
+  // the loop closes its sockets; `done` runs when all handles closed. A Send() between
+  // Close() and `done` ends kNotSent (from the loop) before `done`; none may follow it.
   // The engine holds libuv handles: destroy it only after `done` has run.
   void Close(std::function<void()> done);
 
@@ -151,6 +152,7 @@ class HttpEngine {
   std::vector<Slot> slots_;       // indexed by fd
   int sockets_open_ = 0;          // uv_poll_t handles not yet closed
   bool closing_ = false;
+  bool finishing_ = false;  // MaybeFinishClose is failing late sends: nested calls wait
   int handles_open_ = 2;          // timer_ and kick_
   std::function<void()> close_done_;
 };

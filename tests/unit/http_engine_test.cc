@@ -308,6 +308,25 @@ TEST_F(HttpEngineTest, ServerKeepsUpWith128BusyConnections) {
   EXPECT_EQ(SendAndWait(20000), 20000);
 }
 
+// A Send() after Close() returned and before its `done` (a caller's timer or Redis
+// callback reacting to the stop): the request could not start and was left unreported,
+// and `done` waited for it for ever (the daemon would hang at exit). It ends "not sent",
+// from the loop, and the close finishes.
+TEST_F(HttpEngineTest, ASendAfterCloseEndsNotSentAndTheCloseFinishes) {
+  auto closed = std::make_shared<bool>(false);
+  auto results = std::make_shared<std::vector<HttpResult>>();
+  http_->Close([closed] { *closed = true; });
+  HttpRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/v1/organization";
+  http_->Send(std::move(req), [results](HttpResult&& r) { results->push_back(std::move(r)); });
+  EXPECT_TRUE(results->empty()) << "never inside Send()";
+  EXPECT_TRUE(RunUntil(&loop_, [&] { return *closed; }, std::chrono::seconds(5)));
+  ASSERT_EQ(results->size(), 1u);
+  EXPECT_EQ((*results)[0].transport, Transport::kNotSent);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  http_.reset();  // closed already: TearDown has nothing to close
+}
+
 // Close() called from a completion handler: the requests curl finished in the same
 // action keep their own result, not "aborted by the close". Here four requests to a
 // server that never answers time out together (the loop is held past their deadline,
