@@ -77,8 +77,7 @@ int RunCancel(const Globals& g, const CancelOptions& o) {
     else Str(w, owner);
     KeyInt(w, "pending_requests", pending);
     w.EndObject();
-    fwrite(b.GetString(), 1, b.GetSize(), stdout);
-    fputc('\n', stdout);
+    PrintJson(b);
   } else {
     printf("cancel requested for %s (%s)\n", Printable(o.id).c_str(), what.c_str());
   }

@@ -121,6 +121,8 @@ void KeyNumOrNull(JsonWriter& w, std::string_view k, const std::optional<int64_t
 void KeyTime(JsonWriter& w, std::string_view k, const std::optional<int64_t>& ms);
 // Inserts `json` as a value when it is valid JSON, else as a string.
 void RawOrString(JsonWriter& w, std::string_view json);
+// Writes a finished document to stdout, one line.
+void PrintJson(const rapidjson::StringBuffer& b);
 
 std::optional<int64_t> ToInt(std::string_view s);
 int64_t NowMs();                                   // wall clock, Unix ms

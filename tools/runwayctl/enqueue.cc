@@ -116,11 +116,6 @@ bool AnyJobFlag(const EnqueueOptions& o) {
          o.meta || o.duration || o.charged || o.deadline || o.seed || !o.fallback_models.empty();
 }
 
-void PrintJson(const rapidjson::StringBuffer& b) {
-  fwrite(b.GetString(), 1, b.GetSize(), stdout);
-  fputc('\n', stdout);
-}
-
 }  // namespace
 
 int RunEnqueue(const Globals& g, const EnqueueOptions& o) {

@@ -44,6 +44,11 @@ void KeyTime(JsonWriter& w, std::string_view k, const std::optional<int64_t>& ms
   else w.Null();
 }
 
+void PrintJson(const rapidjson::StringBuffer& b) {
+  fwrite(b.GetString(), 1, b.GetSize(), stdout);
+  fputc('\n', stdout);
+}
+
 void RawOrString(JsonWriter& w, std::string_view json) {
   simdjson::dom::parser p;
   simdjson::dom::element e;

@@ -253,8 +253,7 @@ int RunJob(const Globals& g, const JobOptions& o) {
     }
     w.EndArray();
     w.EndObject();
-    fwrite(b.GetString(), 1, b.GetSize(), stdout);
-    fputc('\n', stdout);
+    PrintJson(b);
   } else if (found) {
     std::string out = "job " + Printable(id) + ": " + Printable(summary, std::string::npos) + "\n\n";
     Table t({"SOURCE", "WHAT IT SAYS"});

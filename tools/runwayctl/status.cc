@@ -146,11 +146,6 @@ std::string AccountsText(const std::vector<Account>& accounts, int64_t now) {
   return t.Render() + (m.empty() ? "" : "\n" + m.Render());
 }
 
-void Print(const rapidjson::StringBuffer& b) {
-  fwrite(b.GetString(), 1, b.GetSize(), stdout);
-  fputc('\n', stdout);
-}
-
 }  // namespace
 
 int RunStatus(const Globals& g) {
@@ -255,7 +250,7 @@ int RunStatus(const Globals& g) {
     Key(w, "accounts");
     AccountsJson(w, accounts);
     w.EndObject();
-    Print(b);
+    PrintJson(b);
     return kOk;
   }
 
@@ -309,7 +304,7 @@ int RunAccounts(const Globals& g, const std::vector<std::string>& names) {
     Key(w, "accounts");
     AccountsJson(w, accounts);
     w.EndObject();
-    Print(b);
+    PrintJson(b);
     return kOk;
   }
   fputs(AccountsText(accounts, NowMs()).c_str(), stdout);
