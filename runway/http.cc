@@ -230,10 +230,16 @@ void HttpEngine::OnKickC(uv_idle_t* h) {
 }
 
 void HttpEngine::RunTimeouts() {
+  CompleteFailed();
+  if (multi_) Action(CURL_SOCKET_TIMEOUT, 0);
+}
+
+// One round: the handlers may send again, and what fails to start then waits for the
+// next round (the next loop turn, or the caller's loop while closing).
+void HttpEngine::CompleteFailed() {
   std::vector<Transfer*> failed;
   failed.swap(failed_);
-  for (Transfer* tr : failed) Complete(tr, CURLE_FAILED_INIT);
-  if (multi_) Action(CURL_SOCKET_TIMEOUT, 0);
+  for (Transfer* t : failed) Complete(t, CURLE_FAILED_INIT);
 }
 
 void HttpEngine::Action(curl_socket_t s, int flags) {
@@ -338,11 +344,7 @@ void HttpEngine::Close(std::function<void()> done) {
     Complete(t, CURLE_ABORTED_BY_CALLBACK);
   }
   // Completion handlers may try to send more; those fail here too, until none is left.
-  while (!failed_.empty()) {
-    std::vector<Transfer*> failed;
-    failed.swap(failed_);
-    for (Transfer* t : failed) Complete(t, CURLE_FAILED_INIT);
-  }
+  while (!failed_.empty()) CompleteFailed();
   // curl closes its cached connections here, each through OnCloseSocketC; their
   // uv_poll_t handles finish closing on the next loop iteration.
   CURLMcode rc = curl_multi_cleanup(multi_);
@@ -366,11 +368,7 @@ void HttpEngine::MaybeFinishClose() {
   // does it all, so `done` (which may free us) runs last, from the outermost call.
   if (multi_ == nullptr && !failed_.empty()) {
     finishing_ = true;
-    while (!failed_.empty()) {
-      std::vector<Transfer*> failed;
-      failed.swap(failed_);
-      for (Transfer* t : failed) Complete(t, CURLE_FAILED_INIT);
-    }
+    while (!failed_.empty()) CompleteFailed();
     finishing_ = false;
   }
   if (handles_open_ != 0 || sockets_open_ != 0 || in_flight_ != 0 || !close_done_) return;

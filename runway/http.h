@@ -116,6 +116,7 @@ class HttpEngine {
   static void OnUvTimerC(uv_timer_t* t);
   static void OnKickC(uv_idle_t* h);
   void RunTimeouts();
+  void CompleteFailed();  // ends what could not start (failed_), one round
   static void OnPollC(uv_poll_t* p, int status, int events);
   static size_t OnWriteC(char* ptr, size_t size, size_t n, void* userdata);
   static int OnPrereqC(void* userdata, char* remote_ip, char* local_ip, int remote_port, int local_port);
