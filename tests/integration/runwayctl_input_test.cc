@@ -367,3 +367,65 @@ TEST(RunwayCtlInput, CancelRefusesAnIdFoundNowhere) {
   EXPECT_NE(r.out.find("not known yet"), std::string::npos) << r;
   EXPECT_EQ(redis.Int({"LLEN", "runway:cancel"}), 4);
 }
+
+// enqueue --config read the daemon's limits but pushed under --prefix's default: a job
+// for a daemon configured with redis.prefix = "prod" waited on runway:jobs, which no
+// daemon reads. And a job pinned to an account the daemon lacks was pushed, to be ended
+// at once (account_unusable) and refunded.
+TEST(RunwayCtlInput, EnqueueConfigGivesThePrefixAndTheAccounts) {
+  Stack s("ctl-input-cfgprefix");
+  s.StartRedis();
+  auto& redis = s.redis();
+  const std::string cfg = s.dir() + "/prod.toml", bare = s.dir() + "/bare.toml";
+  WriteFile(cfg, "[redis]\nurl = \"redis://:pw-s3cret@127.0.0.1:1\"\nprefix = \"prod\"\n"
+                 "[[account]]\nname = \"main\"\nkey_env = \"K1\"\n[[account]]\nname = \"backup\"\nkey_env = \"K2\"\n");
+  WriteFile(bare, "[jobs]\nmax_bytes = 8192\n");
+  auto job = [](const std::string& id, const std::string& account) {
+    std::vector<std::string> a = {"enqueue", "--id", id, "--endpoint", "image_to_video", "--model", "gen4_turbo",
+                                  "--prompt", "p", "--image", "https://example.com/a.png", "--ratio", "1280:720"};
+    if (!account.empty()) a.insert(a.end(), {"--account", account});
+    return a;
+  };
+  auto with = [](std::vector<std::string> a, std::initializer_list<std::string> more) {
+    a.insert(a.begin() + 1, more);
+    return a;
+  };
+
+  ShellRun r = Ctl(s, with(job("cp_1", "backup"), {"--config", cfg}));
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "prod:jobs"}), 1);
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 0);
+  // --prefix given wins over the file's.
+  std::vector<std::string> a = with(job("cp_2", ""), {"--config", cfg});
+  a.insert(a.begin(), {"--prefix", "other"});
+  r = Ctl(s, a);
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "other:jobs"}), 1);
+  EXPECT_EQ(redis.Int({"LLEN", "prod:jobs"}), 1);
+
+  // An account the file does not name: refused, nothing pushed; --force pushes it.
+  r = Ctl(s, with(job("cp_3", "mian"), {"--config", cfg}));
+  EXPECT_EQ(r.rc, 2) << r;
+  EXPECT_NE(r.err.find("account \"mian\" is not in"), std::string::npos) << r;
+  EXPECT_NE(r.err.find("its accounts: main, backup"), std::string::npos) << r;
+  EXPECT_EQ(r.err.find("pw-s3cret"), std::string::npos) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "prod:jobs"}), 1);
+  r = Ctl(s, with(job("cp_3", "mian"), {"--config", cfg, "--force"}));
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "prod:jobs"}), 2);
+  // No [[account]]: the daemon's one account is "default". No redis.prefix: runway.
+  EXPECT_EQ(Ctl(s, with(job("cp_4", "main"), {"--config", bare})).rc, 2);
+  r = Ctl(s, with(job("cp_5", "default"), {"--config", bare}));
+  EXPECT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 1);
+  // Without --config the account is not checked (the daemon's set is not known).
+  EXPECT_EQ(Ctl(s, job("cp_6", "anything")).rc, 0);
+
+  WriteFile(s.dir() + "/badprefix.toml", "[redis]\nprefix = \"a b\"\n");
+  WriteFile(s.dir() + "/noname.toml", "[[account]]\nkey_env = \"K1\"\n");
+  for (const char* f : {"/badprefix.toml", "/noname.toml"}) {
+    r = Ctl(s, with(job("cp_7", ""), {"--config", s.dir() + f}));
+    EXPECT_EQ(r.rc, 2) << f << r;
+  }
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 2);
+}

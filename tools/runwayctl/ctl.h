@@ -43,6 +43,7 @@ struct Failure : std::runtime_error {
 struct Globals {
   std::string redis_url;   // empty: $RUNWAYD_REDIS_URL, $REDIS_URL, redis://127.0.0.1:6379
   std::string prefix = "runway";
+  bool prefix_given = false;  // --prefix on the command line (wins over a --config file's)
   bool json = false;
   double timeout_s = 10;   // connect and each command
 };
@@ -163,6 +164,8 @@ inline constexpr int64_t kMinJobBytes = 64, kMaxJobBytes = int64_t{64} << 20;
 struct DaemonRules {
   std::optional<size_t> max_bytes;              // jobs.max_bytes
   std::vector<std::string> extra_endpoints;     // upstream.extra_endpoints
+  std::optional<std::string> prefix;            // redis.prefix
+  std::vector<std::string> accounts;            // [[account]] names ("default" when none)
 };
 void ReadDaemonConfig(const std::string& path, DaemonRules* out);  // throws Failure(kUsage)
 

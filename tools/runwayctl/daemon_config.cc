@@ -1,10 +1,12 @@
 // tools/runwayctl/daemon_config.cc — what `enqueue --config FILE` takes from the
 // daemon's TOML configuration: the rules ParseJob applies that an operator may have
-// changed from their defaults, `jobs.max_bytes` and `upstream.extra_endpoints`.
+// changed from their defaults (`jobs.max_bytes`, `upstream.extra_endpoints`), where the
+// daemon reads its jobs (`redis.prefix`) and which accounts a job may pin (the names of
+// its `[[account]]` tables).
 //
 // Not the daemon's LoadConfig(): that one also reads every account's API key (from
 // key_env or key_file), so it fails in an operator's shell that lacks the daemon's
-// environment, and runwayctl has no business holding those secrets. Only the two keys
+// environment, and runwayctl has no business holding those secrets. Only those keys
 // are read, with the daemon's types and range (daemon/config.cc); a value the daemon
 // would refuse is refused here too, so what enqueue accepts the daemon accepts. A
 // message names the file, the key and the line, never a value: redis.url in the same
@@ -62,6 +64,26 @@ void ReadDaemonConfig(const std::string& path, DaemonRules* out) {
       out->extra_endpoints = std::move(names);
     }
   }
+  if (const toml::table* redis = table("redis")) {
+    if (const toml::node* n = redis->get("prefix")) {
+      std::optional<std::string> v = n->value<std::string>();
+      if (!v || v->empty() || v->find_first_of(" \t\r\n") != std::string::npos)
+        Fail(kUsage, "config " + path + ": redis.prefix must be a non-empty string without spaces");
+      out->prefix = *v;
+    }
+  }
+  // As the daemon names them: with no [[account]], one called "default".
+  if (const toml::node* n = root.get("account")) {
+    const toml::array* arr = n->as_array();
+    for (size_t i = 0; arr && i < arr->size(); ++i) {
+      const toml::table* t = (*arr)[i].as_table();
+      std::optional<std::string> name = t && t->get("name") ? t->get("name")->value<std::string>() : std::nullopt;
+      if (!name || name->empty()) Fail(kUsage, "config " + path + ": every [[account]] needs a name");
+      out->accounts.push_back(*name);
+    }
+    if (!arr) Fail(kUsage, "config " + path + ": [[account]] entries must be tables");
+  }
+  if (out->accounts.empty()) out->accounts.push_back("default");
 }
 
 }  // namespace runwayctl

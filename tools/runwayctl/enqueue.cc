@@ -8,6 +8,7 @@
 // only answer it with a duplicate failure.
 #include <simdjson.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -118,14 +119,17 @@ bool AnyJobFlag(const EnqueueOptions& o) {
 
 }  // namespace
 
-int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
+int RunEnqueue(const Globals& given, const EnqueueOptions& o) {
   if (!o.file.empty() && AnyJobFlag(o))
     Fail(kUsage, "enqueue: give the job either as a file (--file FILE, or - for stdin) or with flags, not both");
   // The daemon's own limits, not the defaults: with a lower jobs.max_bytes a job passed
   // here would be dead-lettered (and refunded) by the daemon; with a higher one, a job it
-  // takes would be refused here.
+  // takes would be refused here. And its own list: a job pushed under the default prefix
+  // waits forever for a daemon configured with another.
   DaemonRules daemon;
   if (!o.config.empty()) ReadDaemonConfig(o.config, &daemon);
+  Globals g = given;
+  if (daemon.prefix && !g.prefix_given) g.prefix = *daemon.prefix;
   runwayd::JobRules rules;
   rules.prefix = g.prefix;
   if (o.max_bytes) rules.max_bytes = static_cast<size_t>(*o.max_bytes);
@@ -142,6 +146,15 @@ int RunEnqueue(const Globals& g, const EnqueueOptions& o) {
   runwayd::Job job;
   runwayd::JobParse p = runwayd::ParseJob(raw, rules, &job);
   if (!p.ok) Fail(kUsage, "invalid job: " + p.error + (raw.size() > rules.max_bytes ? over_hint : ""));
+  // The daemon ends a job pinned to an account it does not have at once, refunded
+  // (account_unusable). --force: the account is about to be added (and the daemon reloaded).
+  if (!job.account.empty() && !daemon.accounts.empty() && !o.force &&
+      std::find(daemon.accounts.begin(), daemon.accounts.end(), job.account) == daemon.accounts.end()) {
+    std::string names;
+    for (const auto& a : daemon.accounts) names += (names.empty() ? "" : ", ") + Printable(a, 64);
+    Fail(kUsage, "invalid job: account \"" + Printable(job.account, 128) + "\" is not in " + o.config +
+                     " (its accounts: " + names + "); --force to push it anyway");
+  }
 
   if (o.dry_run) {
     if (g.json) {

@@ -69,12 +69,14 @@ int main(int argc, char** argv) {
   enq->add_option("--extra-endpoint", eo.extra_endpoints,
                   "an endpoint the daemon's upstream.extra_endpoints allows (repeatable)");
   enq->add_option("--config", eo.config,
-                  "the daemon's configuration file: validate with its jobs.max_bytes and upstream.extra_endpoints")
+                  "the daemon's configuration file: push under its redis.prefix (unless --prefix), validate with its "
+                  "jobs.max_bytes, upstream.extra_endpoints and account names")
       ->check(CLI::ExistingFile);
   enq->add_option("--max-bytes", eo.max_bytes, "the daemon's jobs.max_bytes (default 262144, or --config's)")
       ->check(CLI::Range(kMinJobBytes, kMaxJobBytes));
   enq->add_flag("--dry-run", eo.dry_run, "validate and print the job; push nothing");
-  enq->add_flag("--force", eo.force, "push even when the id is in flight or finished (a duplicate)");
+  enq->add_flag("--force", eo.force,
+                "push even when the id is in flight or finished (a duplicate), or pins an account --config lacks");
 
   CancelOptions co;
   auto* cancel = app.add_subcommand("cancel", "ask the daemons to cancel a job (LPUSH P:cancel ID)");
@@ -101,6 +103,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "runwayctl: %s\nTry 'runwayctl --help'.\n", e.what());
     return kUsage;
   }
+  g.prefix_given = app.count("--prefix") > 0;
   if (g.prefix.empty() || g.prefix.find_first_of(" \t\r\n") != std::string::npos) {
     fprintf(stderr, "runwayctl: --prefix must be non-empty without spaces\n");
     return kUsage;
