@@ -429,3 +429,43 @@ TEST(RunwayCtlInput, EnqueueConfigGivesThePrefixAndTheAccounts) {
   }
   EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 2);
 }
+
+// enqueue dropped every cancel waiting for its id. When a job with that id is still
+// queued (the one the operator cancelled: "a daemon cancels it when it takes it"), the
+// cancel was that job's: dropped, the cancelled job ran (and the copy ended as its
+// duplicate). And a cancel not routed yet (in P:cancel, up to a second) was not dropped
+// at all: it ended the new job "cancelled", unrun.
+TEST(RunwayCtlInput, EnqueueKeepsTheCancelOfAQueuedJobAndDropsOneInTransit) {
+  Stack s("ctl-input-cancelq");
+  s.StartRedis();
+  auto& redis = s.redis();
+  redis.Cmd({"SADD", "runway:daemons", "d7"});
+  const std::string queued = MakeJob("cq_1", "image_to_video", "gen4_turbo", 5, 26, 441);
+  redis.Push("runway:jobs", queued);
+  ShellRun r = Ctl(s, {"cancel", "cq_1"});
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "runway:cancel"}), 1);  // no daemon routes it here
+
+  const std::string copy = MakeJob("cq_1", "image_to_video", "gen4_turbo", 5, 26, 442);
+  r = Ctl(s, {"enqueue", "-"}, copy);
+  EXPECT_EQ(r.rc, 1) << r;
+  EXPECT_NE(r.err.find("with a cancel waiting for it"), std::string::npos) << r;
+  EXPECT_EQ(redis.Int({"LLEN", "runway:jobs"}), 1);
+  EXPECT_EQ(redis.Int({"LLEN", "runway:cancel"}), 1);
+  // Routed (as kRouteCancel leaves it) and the job taken: the same.
+  redis.Cmd({"DEL", "runway:cancel"});
+  redis.Cmd({"SET", "runway:cancelreq:cq_1", "1"});
+  redis.Cmd({"LMOVE", "runway:jobs", "runway:processing:d7", "RIGHT", "LEFT"});
+  EXPECT_EQ(Ctl(s, {"enqueue", "-"}, copy).rc, 1);
+  r = Ctl(s, {"--json", "enqueue", "--force", "-"}, copy);
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("\"cancel_kept\":true"), std::string::npos) << r;
+  EXPECT_EQ(redis.Int({"EXISTS", "runway:cancelreq:cq_1"}), 1);
+
+  // No job with the id anywhere: a cancel still in P:cancel goes with the push, and only it.
+  redis.Cmd({"LPUSH", "runway:cancel", "cq_other", "cq_2", "cq_other2"});
+  r = Ctl(s, {"--json", "enqueue", "-"}, MakeJob("cq_2", "image_to_video", "gen4_turbo", 5, 26, 443));
+  ASSERT_EQ(r.rc, 0) << r;
+  EXPECT_NE(r.out.find("\"cancel_dropped\":true"), std::string::npos) << r;
+  EXPECT_EQ(redis.List("runway:cancel"), (std::vector<std::string>{"cq_other", "cq_other2"}));
+}

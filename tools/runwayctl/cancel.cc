@@ -30,7 +30,8 @@ bool ListHoldsId(Redis& r, const std::string& key, const std::string& id) {
   return found;
 }
 
-// Queued (P:jobs) or taken and not yet admitted (a daemon's processing list).
+}  // namespace
+
 bool QueuedOrTaken(Redis& r, const Globals& g, const std::string& id) {
   runwayd::Keys k = KeysFor(g);
   if (ListHoldsId(r, k.jobs(), id)) return true;
@@ -39,8 +40,6 @@ bool QueuedOrTaken(Redis& r, const Globals& g, const std::string& id) {
     if (ListHoldsId(r, DaemonKey(g, "processing", daemons.at(i)), id)) return true;
   return false;
 }
-
-}  // namespace
 
 int RunCancel(const Globals& g, const CancelOptions& o) {
   if (o.id.empty()) Fail(kUsage, "cancel: the job id is empty");

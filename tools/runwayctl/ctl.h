@@ -169,6 +169,10 @@ struct DaemonRules {
 };
 void ReadDaemonConfig(const std::string& path, DaemonRules* out);  // throws Failure(kUsage)
 
+// Whether a job with this id waits in P:jobs or in a daemon's processing list (taken,
+// not yet admitted). Reads every element of those lists (they hold raw jobs, not ids).
+bool QueuedOrTaken(Redis& r, const Globals& g, const std::string& id);
+
 struct EnqueueOptions {
   std::string file;  // "-" stdin; empty: build from the flags
   std::string config;                // the daemon's configuration file: jobs.max_bytes, extra endpoints

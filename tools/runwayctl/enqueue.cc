@@ -197,13 +197,27 @@ int RunEnqueue(const Globals& given, const EnqueueOptions& o) {
     Fail(kRuntime, "job \"" + Printable(job.id, 128) + "\" " + why +
                        ": the daemon would refuse it as a duplicate (pick another id, or --force to push it anyway)");
   }
-  // A cancel routed while no daemon held the id (kRouteCancel) waits a day for it: left
-  // in place it would end this job "cancelled" the moment a daemon takes it, unrun. An
-  // enqueue is the operator's newer decision, as a replay is (replay.lua drops it too).
-  // One transaction: the cancel goes only with the push.
+  // A cancel for the id, routed while no daemon held it (P:cancelreq:<id>, kept a day) or
+  // not routed yet (in P:cancel, for up to a second), would end this job "cancelled" the
+  // moment a daemon takes it, unrun. An enqueue is the operator's newer decision, as a
+  // replay is (replay.lua drops it too), and the cancel goes with the push (one
+  // transaction) — unless a job with the id is still queued or taken: the cancel is
+  // that job's, and dropping it would let the job the operator cancelled run.
+  const bool cancel_waits = r->Cmd({"EXISTS", k.cancel_request(job.id)}).integer() == 1 ||
+                            !r->Cmd({"LPOS", k.cancel(), job.id}).nil();
+  const bool cancel_kept = cancel_waits && QueuedOrTaken(*r, g, job.id);
+  if (cancel_kept && !o.force)
+    Fail(kRuntime, "job \"" + Printable(job.id, 128) + "\" is queued (or taken, not yet admitted) with a cancel " +
+                       "waiting for it: it ends cancelled when a daemon takes it, and a copy pushed now would end as " +
+                       "its duplicate (enqueue it after that job's result, or --force to push it anyway and keep the " +
+                       "cancel)");
   std::vector<Reply> tx;
   try {
-    tx = r->Pipeline({{"MULTI"}, {"DEL", k.cancel_request(job.id)}, {"LPUSH", k.jobs(), raw}, {"EXEC"}});
+    std::vector<std::vector<std::string>> cmds = {{"MULTI"}};
+    if (!cancel_kept)
+      cmds.insert(cmds.end(), {{"DEL", k.cancel_request(job.id)}, {"LREM", k.cancel(), "0", job.id}});
+    cmds.insert(cmds.end(), {{"LPUSH", k.jobs(), raw}, {"EXEC"}});
+    tx = r->Pipeline(cmds);
   } catch (const Failure& f) {
     // Sent but unanswered (--timeout, a dropped connection): Redis may have pushed it. A
     // second enqueue would then push a copy that ends as a duplicate_job failure.
@@ -211,14 +225,16 @@ int RunEnqueue(const Globals& given, const EnqueueOptions& o) {
                      Printable(job.id, 128) + "` before enqueueing it again");
   }
   const Reply& exec = tx.back();
-  if (exec.size() != 2 || exec.get()->element[1]->type != REDIS_REPLY_INTEGER)
+  const size_t n = tx.size() - 2;  // the queued commands; the LPUSH is the last
+  if (exec.size() != n || exec.get()->element[n - 1]->type != REDIS_REPLY_INTEGER)
     Fail(kRuntime, "redis at " + r->where() + ": LPUSH " + k.jobs() + ": " +
-                       (exec.size() == 2 ? exec.at(1)
-                        : tx[2].error()  ? tx[2].str()
-                        : exec.error()   ? exec.str()
-                                         : std::string("the transaction was refused")));
-  const bool cancel_dropped = exec.get()->element[0]->integer == 1;
-  const long long len = exec.get()->element[1]->integer;
+                       (exec.size() == n   ? exec.at(n - 1)
+                        : tx[n].error()    ? tx[n].str()
+                        : exec.error()     ? exec.str()
+                                           : std::string("the transaction was refused")));
+  const bool cancel_dropped =
+      !cancel_kept && (exec.get()->element[0]->integer == 1 || exec.get()->element[1]->integer > 0);
+  const long long len = exec.get()->element[n - 1]->integer;
   if (no_daemon)
     fprintf(stderr,
             "runwayctl: warning: no runwayd has registered under prefix %s (%s is empty): the job waits until "
@@ -235,6 +251,7 @@ int RunEnqueue(const Globals& given, const EnqueueOptions& o) {
     KeyInt(w, "length", len);
     KeyStr(w, "reply_to", job.reply_to.empty() ? k.results() : job.reply_to);
     Key(w, "cancel_dropped"), w.Bool(cancel_dropped);
+    Key(w, "cancel_kept"), w.Bool(cancel_kept);
     Key(w, "job"), RawOrString(w, raw);
     w.EndObject();
     PrintJson(b);
@@ -242,8 +259,10 @@ int RunEnqueue(const Globals& given, const EnqueueOptions& o) {
     printf("enqueued %s on %s (%lld in the queue); its result goes to %s\n", Printable(job.id).c_str(),
            k.jobs().c_str(), len, (job.reply_to.empty() ? k.results() : job.reply_to).c_str());
     if (cancel_dropped)
-      printf("dropped an earlier cancel that was waiting for this id (%s)\n",
-             Printable(k.cancel_request(job.id)).c_str());
+      printf("dropped an earlier cancel that was waiting for this id (%s or %s)\n",
+             Printable(k.cancel_request(job.id)).c_str(), k.cancel().c_str());
+    if (cancel_kept)
+      printf("kept the cancel waiting for the job with this id that is queued or taken: it cancels that one\n");
   }
   return kOk;
 }
