@@ -22,8 +22,8 @@
 -- decides every entry, and only then writes: for each chosen entry it removes that
 -- exact entry from the dead list, LPUSHes the entry's `job` (the raw job, unchanged)
 -- onto the jobs list, deletes P:done:<id> (the dedup marker that would make the
--- daemon reject the id), deletes P:cancelreq:<id> (an older operator's cancel that
--- would stop the replayed job at admission), sets P:replayed:<id> (the daemon reads it
+-- daemon reject the id), deletes P:cancelreq:<id> and the id from P:cancel (an older
+-- operator's cancel that would stop the replayed job at admission), sets P:replayed:<id> (the daemon reads it
 -- once and marks the result "replayed": true) and lengthens an existing P:refunded:<id> to at least
 -- the replayed marker's lifetime, so a job whose refund was emitted is not refunded
 -- again whatever it waits in the queue. It never creates or deletes a refund marker.
@@ -405,9 +405,11 @@ if not opt.dry and #chosen > 0 then
     if c.id then
       redis.call('DEL', P .. ':done:' .. c.id)
       redis.call('SET', P .. ':replayed:' .. c.id, '1', 'EX', REPLAYED_TTL)
-      -- A cancel remembered for an id nobody held (kRouteCancel, 24 h) predates this
-      -- replay, a newer deliberate act: left in place it would cancel the job at admission.
+      -- A cancel remembered for an id nobody held (kRouteCancel, 24 h), or one not routed
+      -- yet (P:cancel, up to a second), predates this replay, a newer deliberate act: left
+      -- in place it would cancel the job at admission.
       redis.call('DEL', P .. ':cancelreq:' .. c.id)
+      redis.call('LREM', P .. ':cancel', 0, c.id)
       local rk = P .. ':refunded:' .. c.id
       local ttl = redis.call('TTL', rk)
       if ttl >= 0 and ttl < REPLAYED_TTL then redis.call('EXPIRE', rk, REPLAYED_TTL) end

@@ -223,7 +223,8 @@ TEST(Replay, PasswordTravelsInTheEnvironmentOnly) {
 }
 
 // `runwayctl replay` runs the same script (embedded at build time): a cancel waiting for
-// an id it moves is dropped there too, only for the entries moved, and --dry-run keeps it.
+// an id it moves, routed or still in P:cancel, is dropped there too, only for the entries
+// moved, and --dry-run keeps it.
 TEST(Replay, RunwayctlReplayDropsTheCancelWaitingForAnIdItMoves) {
   Stack s("replay-ctl-cancelreq");
   s.StartRedis();
@@ -232,6 +233,7 @@ TEST(Replay, RunwayctlReplayDropsTheCancelWaitingForAnIdItMoves) {
   r.Push("runway:dead", DeadEntry("cr_kept", "moderation", "flagged", 0, "2026-01-01T00:00:00.000Z"));
   r.Cmd({"SET", "runway:cancelreq:cr_moved", "1", "EX", "86400"});
   r.Cmd({"SET", "runway:cancelreq:cr_kept", "1", "EX", "86400"});
+  r.Cmd({"LPUSH", "runway:cancel", "cr_kept", "cr_moved"});  // not routed yet
   auto ctl = [&](const std::string& args) {
     return RunShell(Quote(Bin("runwayctl")) + " --redis redis://127.0.0.1:" + std::to_string(s.redis_port()) +
                         " replay " + args,
@@ -245,6 +247,7 @@ TEST(Replay, RunwayctlReplayDropsTheCancelWaitingForAnIdItMoves) {
   EXPECT_EQ(run.out, "moved 1 of 2 dead jobs to runway:jobs: cr_moved\n");
   EXPECT_EQ(r.Int({"EXISTS", "runway:cancelreq:cr_moved"}), 0);
   EXPECT_EQ(r.Int({"EXISTS", "runway:cancelreq:cr_kept"}), 1) << "an entry not moved keeps its cancel";
+  EXPECT_EQ(r.List("runway:cancel"), std::vector<std::string>{"cr_kept"});
 }
 
 // `runwayctl replay` whose EVAL outlives --timeout: the script runs on in Redis and moves
