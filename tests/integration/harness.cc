@@ -362,4 +362,11 @@ std::string MakeJob(const std::string& id, const std::string& endpoint, const st
   return j.str();
 }
 
+ShellRun RunCtl(const Stack& s, const std::vector<std::string>& args, const std::string& input) {
+  std::string cmd = ShellQuote(Bin("runwayctl")) + " --redis " +
+                    ShellQuote("redis://127.0.0.1:" + std::to_string(s.redis_port()));
+  for (const auto& a : args) cmd += " " + ShellQuote(a);
+  return RunShell(cmd, s.dir(), input);
+}
+
 }  // namespace harness

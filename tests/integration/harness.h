@@ -148,4 +148,21 @@ std::string MakeJob(const std::string& id, const std::string& endpoint, const st
                     int64_t charged, int64_t seed, const std::string& prompt = "a calm sea",
                     const std::string& extra = "");
 
+// `runwayctl --redis <s's redis> ARGS...` through /bin/sh, `input` on its stdin.
+ShellRun RunCtl(const Stack& s, const std::vector<std::string>& args, const std::string& input = "");
+
+// Whether this test binary is built with AddressSanitizer (whose shadow memory rules out
+// `ulimit -v`, among others).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kAsan = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kAsan = true;
+#else
+inline constexpr bool kAsan = false;
+#endif
+#else
+inline constexpr bool kAsan = false;
+#endif
+
 }  // namespace harness
