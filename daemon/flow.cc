@@ -181,6 +181,13 @@ void Engine::DoCreate(Task* t) {
           store_->conn()->Command({"HSET", a->key, "daily_limit:" + t->model, "0"}, [](redisReply*) {});
           Reconcile(a);
         }
+        // A refusal for the account is a refused create like a 429: resent at most
+        // max_create_retries times. The reading that follows it clears the mark, and when
+        // it disagrees with Runway (a price table below Runway's price, a rolling daily
+        // window the usage figures do not show) the ledger lets the job through again at
+        // once: without this bound it was sent and refused until its deadline.
+        if (c.account != runway::AccountIssue::kUnauthorized && ++t->create_retries > cfg_.max_create_retries)
+          return Fail(t, c.error_class, c.code, "Runway refused the create: " + c.message);
         // Nothing was created: release the hold and route again (another account may take it).
         return Settle(t, 0, "refused", [this](Task* t2) {
           // Unanswered, the hold stays: its account is kept so a stop can give it back.

@@ -1,0 +1,46 @@
+// tests/integration/upstream_refusals_test.cc — creates Runway refuses for the account's
+// sake (not enough credits, the daily limit) while the ledger, freshly reconciled, says
+// the account can take the job: the refusal must end the job, not be resent until its
+// deadline. Shared setup and helpers: upstream_env.h.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <thread>
+
+#include "upstream_env.h"
+
+using namespace harness;
+using namespace upstream_env;
+using namespace std::chrono_literals;
+
+// The daemon's price table is out of date (1 credit a second for gen4_turbo; Runway
+// takes 5): the account's 20 credits cover the estimate (5) but not the task (25).
+// Runway answers 400 "not enough credits"; the daemon marked the account short and read
+// its balance, which cleared the mark and showed 20 >= 5, so the job was reserved and
+// created again, refused again, and so on as fast as the round trips went until its
+// deadline: hundreds of creates and balance readings, and the job ended
+// deadline_exceeded. A refusal of that kind is now a refused create like a 429: resent
+// at most jobs.max_create_retries times, then the job fails
+// upstream_insufficient_credits, refunded.
+TEST(Upstream, ACreditRefusalTheLedgerCannotSeeIsNotResentUntilTheDeadline) {
+  SimOptions so;
+  so.balance = 20;
+  Env e("creditloop", so);
+  DaemonOptions d;
+  d.extra_toml = "[prices.gen4_turbo]\nper_second = 1\n[ledger]\ncredit_wait_s = 1\n";
+  ASSERT_TRUE(e.StartDaemon(d)) << e.s.Logs();
+  e.r().Push("runway:jobs", Job("cl1", 951, "x sim:secs=1", ",\"deadline_s\":8"));
+  ASSERT_TRUE(WaitResult(e.r(), "cl1", 30s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "cl1");
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.error_class, "upstream_insufficient_credits") << r.error_code << ": " << r.error_message;
+  EXPECT_EQ(r.refund, kCharged);
+  std::this_thread::sleep_for(300ms);
+  SimStats st = SimStatsOf(e.s);
+  EXPECT_EQ(st.tasks_created, 0);
+  EXPECT_EQ(st.Balance("main"), 20);
+  // The first create and max_create_retries (6) resends, no more.
+  EXPECT_LE(st.Req("POST /v1/image_to_video"), 7) << st.raw;
+  EXPECT_EQ(RefundsById(e.r()), (std::map<std::string, int64_t>{{"cl1", kCharged}}));
+}
