@@ -103,6 +103,9 @@ std::optional<int64_t> Credits(const object& parent, std::string_view key) {
   if (cost.get_object().get(o) != simdjson::SUCCESS) return std::nullopt;
   element credits;
   if (!Field(o, "credits", &credits)) return std::nullopt;
+  // The sign before rounding: -0.5 rounds up to -0, which would pass as a cost of 0.
+  double raw = 0;
+  if (credits.get_double().get(raw) != simdjson::SUCCESS || !(raw >= 0)) return std::nullopt;
   auto v = WholeNumber(credits, /*round_up=*/true);
   if (!v || *v < 0 || *v > kMaxCredits) return std::nullopt;
   return v;
