@@ -309,7 +309,10 @@ TaskAnswer ParseTaskAnswer(std::string_view body) {
     return a;
   }
   StringField(o, "failure", &a.failure);
-  StringField(o, "failureCode", &a.failure_code);  // null or absent: empty (INTERNAL)
+  // Null or absent: empty (INTERNAL, retried). Another type is no known code, and an
+  // unknown code is never retried (it may be a SAFETY failure in another shape).
+  if (Field(o, "failureCode", &e) && !IsNull(e) && !StringField(o, "failureCode", &a.failure_code))
+    a.failure_code = "UNREADABLE_FAILURE_CODE";
   a.ok = true;
   return a;
 }

@@ -62,5 +62,25 @@ TEST(AnswerEdges, AnEchoedApiKeyNeverReachesAMessage) {
   EXPECT_EQ(k.message, "key_frame missing");
 }
 
+// failureCode absent or null means INTERNAL (retried with a new task); a failureCode
+// of another type is not a known code, and an unknown code is never retried: it may
+// be a moderation failure in a shape this build does not read, and repeated SAFETY
+// failures can get the account suspended. It was read as absent, so retried.
+TEST(AnswerEdges, AFailureCodeThatIsNotAStringIsNotRetried) {
+  for (const char* code : {"42", "true", R"({"code":"SAFETY.INPUT.TEXT"})", R"(["SAFETY.INPUT.TEXT"])"}) {
+    TaskAnswer t = ParseTaskAnswer(std::string(R"({"id":"t","status":"FAILED","failure":"no","failureCode":)") +
+                                   code + "}");
+    ASSERT_TRUE(t.ok) << t.error;
+    Classification c = ClassifyTaskFailure(false, false, t.failure_code, t.failure);
+    EXPECT_EQ(c.verdict, Verdict::kFailJob) << code << " read as '" << t.failure_code << "'";
+    EXPECT_FALSE(t.failure_code.empty()) << code;
+  }
+  // Absent and null stay INTERNAL.
+  for (const char* body : {R"({"id":"t","status":"FAILED","failureCode":null})", R"({"id":"t","status":"FAILED"})"}) {
+    TaskAnswer t = ParseTaskAnswer(body);
+    EXPECT_EQ(ClassifyTaskFailure(false, false, t.failure_code, t.failure).verdict, Verdict::kRetryNewTask) << body;
+  }
+}
+
 }  // namespace
 }  // namespace runwayd::runway
