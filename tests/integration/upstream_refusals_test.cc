@@ -44,3 +44,45 @@ TEST(Upstream, ACreditRefusalTheLedgerCannotSeeIsNotResentUntilTheDeadline) {
   EXPECT_LE(st.Req("POST /v1/image_to_video"), 7) << st.raw;
   EXPECT_EQ(RefundsById(e.r()), (std::map<std::string, int64_t>{{"cl1", kCharged}}));
 }
+
+// Once the task runs, every request is answered 429 with "Retry-After: 3600". The
+// daemon honoured the hint (capped at an hour) for the next poll, for the account's
+// slowdown, and for each of its DELETE retries: a job with a 3 s deadline had no
+// result an hour later. The hint now holds a poll only up to the deadline, and the
+// look and the cancel a passed deadline needs are retried within the usual backoff cap
+// (the account's slowdown does not hold them): the job ends deadline_exceeded,
+// refunded, after the usual eight DELETE attempts, in seconds.
+TEST(Upstream, ALongRetryAfterDoesNotHoldAJobPastItsDeadline) {
+  Env e("longhint");
+  ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
+  e.r().Push("runway:jobs", Job("lh1", 952, "x sim:secs=400", ",\"deadline_s\":3"));
+  ASSERT_TRUE(WaitFor([&] { return SimStatsOf(e.s).Req("GET /v1/tasks") >= 1; }, 20s)) << e.s.Logs();
+  SetChaos(e.s, R"({"rate_429":1,"retry_after_s":3600})");
+  ASSERT_TRUE(WaitResult(e.r(), "lh1", 30s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "lh1");
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.error_class, "deadline_exceeded") << r.error_code << ": " << r.error_message;
+  EXPECT_EQ(r.refund, kCharged);
+  SimStats st = SimStatsOf(e.s);
+  EXPECT_EQ(st.Made(952), 1);
+  EXPECT_GE(st.Req("DELETE /v1/tasks"), 1) << st.raw;
+  EXPECT_LE(st.Req("DELETE /v1/tasks"), 9) << st.raw;
+}
+
+// The same hint on a create: the refused create was retried after the hint (an hour),
+// and only then did the job see that its 3 s deadline had passed. The retry now waits
+// no longer than the deadline.
+TEST(Upstream, ALongRetryAfterOnACreateDoesNotHoldAJobPastItsDeadline) {
+  Env e("longhintcreate");
+  ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
+  SetChaos(e.s, R"({"rate_429":1,"retry_after_s":3600})");
+  e.r().Push("runway:jobs", Job("lh2", 953, "x sim:secs=2", ",\"deadline_s\":3"));
+  ASSERT_TRUE(WaitResult(e.r(), "lh2", 30s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "lh2");
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.error_class, "deadline_exceeded") << r.error_code << ": " << r.error_message;
+  EXPECT_EQ(r.refund, kCharged);
+  SimStats st = SimStatsOf(e.s);
+  EXPECT_EQ(st.tasks_created, 0);
+  EXPECT_EQ(st.Req("POST /v1/image_to_video"), 1) << st.raw;
+}
