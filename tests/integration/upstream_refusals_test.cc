@@ -86,3 +86,30 @@ TEST(Upstream, ALongRetryAfterOnACreateDoesNotHoldAJobPastItsDeadline) {
   EXPECT_EQ(st.tasks_created, 0);
   EXPECT_EQ(st.Req("POST /v1/image_to_video"), 1) << st.raw;
 }
+
+// The same loop with the daily limit: Runway allows one gen4_turbo a day, the daemon's
+// configuration says 100 (as a reading whose usage misses Runway's rolling window
+// would). The second job was refused 429 "daily task limit", the reading reopened the
+// model, and the job was sent again at once until its deadline. It now fails
+// upstream_unavailable after max_create_retries resends, refunded.
+TEST(Upstream, ADailyLimitRefusalTheLedgerCannotSeeIsNotResentUntilTheDeadline) {
+  SimOptions so;
+  so.account_limits = "{gen4_turbo = {max_daily = 1}}";
+  Env e("dailyloop", so);
+  DaemonOptions d;
+  d.extra_toml = "limits = {gen4_turbo = {max_daily = 100}}\n[ledger]\ncredit_wait_s = 1\n";
+  ASSERT_TRUE(e.StartDaemon(d)) << e.s.Logs();
+  e.r().Push("runway:jobs", Job("dl1", 954, "x sim:secs=1"));
+  ASSERT_TRUE(WaitResult(e.r(), "dl1", 30s)) << e.s.Logs();
+  EXPECT_EQ(ResultOf(e.r(), "dl1").status, "succeeded");
+  e.r().Push("runway:jobs", Job("dl2", 955, "x sim:secs=1", ",\"deadline_s\":8"));
+  ASSERT_TRUE(WaitResult(e.r(), "dl2", 30s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "dl2");
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.error_class, "upstream_unavailable") << r.error_code << ": " << r.error_message;
+  EXPECT_EQ(r.error_code, "http_429");
+  EXPECT_EQ(r.refund, kCharged);
+  SimStats st = SimStatsOf(e.s);
+  EXPECT_EQ(st.Made(955), 0);
+  EXPECT_LE(st.Req("POST /v1/image_to_video"), 1 + 7) << st.raw;
+}
