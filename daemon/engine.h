@@ -236,6 +236,7 @@ class Engine {
   void OnTaskAnswer(Task* t, const runway::TaskAnswer& a);
   bool UnusablePoll(Task* t, std::string_view body, const std::string& why);
   void RetryStep(Task* t, int64_t delay_ms);
+  int64_t RequestRetryMs(const Task* t, const runway::RetryHints& hints);  // flow.cc
   void NextTask(Task* t, const runway::Classification& c);
   Account* Route(Task* t, std::string* error);
   // A request to `path` on the account's base URL with its headers: GET and DELETE

@@ -157,8 +157,10 @@ void Engine::DoCreate(Task* t) {
         bool give_up = r.hints.should_retry == false || ++t->create_retries > cfg_.max_create_retries;
         if (give_up) return Fail(t, ErrorClass::kUpstreamUnavailable, c.code, "Runway refused the create: " + c.message);
         spdlog::info("job={} create refused ({}), retrying", t->job.id, c.code);
-        int64_t delay = runway::BackoffMs(t->create_retries - 1, Scaled(cfg_.retry_base_ms), Scaled(cfg_.retry_cap_ms),
-                                          r.hints, Unit());
+        // (A server's hint, up to an hour, is honoured up to the deadline: no longer.)
+        int64_t delay = std::min(runway::BackoffMs(t->create_retries - 1, Scaled(cfg_.retry_base_ms),
+                                                   Scaled(cfg_.retry_cap_ms), r.hints, Unit()),
+                                 std::max<int64_t>(0, t->deadline_ms - Wall()));
         // The create certainly did not happen: release the hold while we wait.
         return Settle(t, 0, "refused", [this, delay](Task* t2) {
           t2->step = Step::kReserve;
@@ -181,6 +183,13 @@ void Engine::DoCreate(Task* t) {
           store_->conn()->Command({"HSET", a->key, "daily_limit:" + t->model, "0"}, [](redisReply*) {});
           Reconcile(a);
         }
+        // A refusal for the account is a refused create like a 429: resent at most
+        // max_create_retries times. The reading that follows it clears the mark, and when
+        // it disagrees with Runway (a price table below Runway's price, a rolling daily
+        // window the usage figures do not show) the ledger lets the job through again at
+        // once: without this bound it was sent and refused until its deadline.
+        if (c.account != runway::AccountIssue::kUnauthorized && ++t->create_retries > cfg_.max_create_retries)
+          return Fail(t, c.error_class, c.code, "Runway refused the create: " + c.message);
         // Nothing was created: release the hold and route again (another account may take it).
         return Settle(t, 0, "refused", [this](Task* t2) {
           // Unanswered, the hold stays: its account is kept so a stop can give it back.
@@ -258,7 +267,10 @@ void Engine::DoPoll(Task* t) {
     return DoCancel(t);
   }
   Account* acct = t->account;
-  if (acct->slow_until_ms > Mono()) return Schedule(t, acct->slow_until_ms - Mono());
+  // A slowed account holds polls, never past the deadline, and not a look or a cancel
+  // that is due: a server's hint of up to an hour would hold the job that long.
+  if (acct->slow_until_ms > Mono() && t->cancel == CancelReason::kNone)
+    return Schedule(t, std::min(acct->slow_until_ms - Mono(), std::max<int64_t>(0, t->deadline_ms - Wall())));
   // The poll budget: 100,000 tasks in flight must not storm the API. Past the budget,
   // a poll waits for the slot it booked (first come first served).
   if (!t->poll_paced) {
@@ -303,8 +315,19 @@ void Engine::DoPoll(Task* t) {
     if (c.verdict == runway::Verdict::kAccountProblem)
       spdlog::error("job={} task={} poll refused: {} (account {})", t->job.id, t->task_id, c.message,
                     t->account->cfg.name);
-    RetryStep(t, runway::BackoffMs(t->step_errors, Scaled(1000), Scaled(30000), r.hints, Unit()));
+    RetryStep(t, RequestRetryMs(t, r.hints));
   });
+}
+
+// The wait before a poll or a cancel is sent again. A server's hint (Retry-After, up to
+// an hour) is honoured up to the deadline; once a look or a cancel is due (the deadline
+// passed, or an operator's cancel) it is capped like the backoff, so the eight DELETE
+// attempts end the job in minutes, not hours.
+int64_t Engine::RequestRetryMs(const Task* t, const runway::RetryHints& hints) {
+  const int64_t cap = Scaled(30000);
+  const int64_t d = runway::BackoffMs(t->step_errors, Scaled(1000), cap, hints, Unit());
+  if (t->cancel != CancelReason::kNone) return std::min(d, cap);
+  return std::min(d, std::max<int64_t>(0, t->deadline_ms - Wall()));
 }
 
 void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
@@ -393,7 +416,7 @@ void Engine::DoCancel(Task* t) {
     }
     if (t->step_errors >= 8) return EndCancelled(t, "could not cancel the task upstream: " + c.message);
     t->cancel_sent = false;
-    RetryStep(t, runway::BackoffMs(t->step_errors, Scaled(1000), Scaled(30000), r.hints, Unit()));
+    RetryStep(t, RequestRetryMs(t, r.hints));
   });
 }
 

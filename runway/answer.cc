@@ -103,6 +103,9 @@ std::optional<int64_t> Credits(const object& parent, std::string_view key) {
   if (cost.get_object().get(o) != simdjson::SUCCESS) return std::nullopt;
   element credits;
   if (!Field(o, "credits", &credits)) return std::nullopt;
+  // The sign before rounding: -0.5 rounds up to -0, which would pass as a cost of 0.
+  double raw = 0;
+  if (credits.get_double().get(raw) != simdjson::SUCCESS || !(raw >= 0)) return std::nullopt;
   auto v = WholeNumber(credits, /*round_up=*/true);
   if (!v || *v < 0 || *v > kMaxCredits) return std::nullopt;
   return v;
@@ -306,7 +309,10 @@ TaskAnswer ParseTaskAnswer(std::string_view body) {
     return a;
   }
   StringField(o, "failure", &a.failure);
-  StringField(o, "failureCode", &a.failure_code);  // null or absent: empty (INTERNAL)
+  // Null or absent: empty (INTERNAL, retried). Another type is no known code, and an
+  // unknown code is never retried (it may be a SAFETY failure in another shape).
+  if (Field(o, "failureCode", &e) && !IsNull(e) && !StringField(o, "failureCode", &a.failure_code))
+    a.failure_code = "UNREADABLE_FAILURE_CODE";
   a.ok = true;
   return a;
 }

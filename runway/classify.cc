@@ -46,8 +46,34 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// One line, at most kMaxMessage bytes, cut on a UTF-8 boundary.
-std::string OneLine(std::string_view s) {
+// An API key ("key_" and 128 hex digits, fewer when a cut went through it) that an
+// answer echoes (a proxy's error page, a text about a disabled key) is masked: messages
+// go to results, dead letters, events and logs, and a key must never be logged.
+std::string MaskKeys(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    if (s.compare(i, 4, "key_") == 0) {
+      size_t j = i + 4;
+      while (j < s.size() && std::isxdigit(static_cast<unsigned char>(s[j]))) ++j;
+      if (j - i - 4 >= 8) {
+        out.append("key_[redacted]");
+        i = j;
+        continue;
+      }
+    }
+    out.push_back(s[i++]);
+  }
+  return out;
+}
+
+// One line, at most kMaxMessage bytes, cut on a UTF-8 boundary, keys masked.
+std::string OneLine(std::string_view text) {
+  // Masked before the cut (which then sees the shorter text); past this many bytes
+  // nothing can reach the message.
+  const std::string masked = MaskKeys(text.substr(0, std::min(text.size(), 4 * kMaxMessage)));
+  const std::string_view s = masked;
   std::string out;
   out.reserve(std::min(s.size(), kMaxMessage));
   for (char c : s) {

@@ -14,11 +14,11 @@ constexpr std::string_view kTasksPrefix = "/v1/tasks/";
 
 bool StartsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
-Response ChaosError(int status) {
+Response ChaosError(int status, int64_t retry_after_s) {
   switch (status) {
     case 429: {
       Response r = Json(429, ErrorJson("Too many requests"));
-      r.headers.emplace_back("Retry-After", "1");
+      r.headers.emplace_back("Retry-After", std::to_string(retry_after_s));
       return r;
     }
     case 502: return Json(502, ErrorJson("Bad gateway"));
@@ -103,7 +103,7 @@ Response Api::V1(const Request& req, std::string_view route, bool is_create, boo
       return r;
     }
     if (plan.early_status != 0) {
-      Response r = ChaosError(plan.early_status);
+      Response r = ChaosError(plan.early_status, chaos_.config().retry_after_s);
       r.delay_ms = plan.delay_ms;
       ++stats_.responses[std::to_string(r.status)];
       return r;
@@ -161,7 +161,7 @@ Response Api::V1(const Request& req, std::string_view route, bool is_create, boo
   }
 
   // Late chaos: the request has been processed (a create created and charged).
-  if (plan.late_504) r = ChaosError(504);
+  if (plan.late_504) r = ChaosError(504, chaos_.config().retry_after_s);
   if (plan.reset_after) {
     r = Response();
     r.drop = true;

@@ -102,6 +102,7 @@ bool ParseChaosJson(std::string_view json, ChaosConfig* out, std::string* error)
     else if (k == "reset_after") c.reset_after = v;
     else if (k == "slow_rate") c.slow_rate = v;
     else if (k == "slow_ms") c.slow_ms = static_cast<int64_t>(v);
+    else if (k == "retry_after_s") c.retry_after_s = static_cast<int64_t>(v);
     else if (k == "malformed_rate") c.malformed_rate = v;
     else if (k == "truncated_rate") c.truncated_rate = v;
     else {

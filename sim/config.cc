@@ -173,7 +173,7 @@ bool ReadChaos(const toml::table& t, ChaosConfig* c, std::string* error) {
   if (!OnlyKnownKeys(t, "chaos",
                      {"rate_429", "rate_502", "rate_503", "rate_504", "rate_504_created",
                       "reset_before", "reset_after", "slow_rate", "slow_ms", "malformed_rate",
-                      "truncated_rate", "organization"},
+                      "truncated_rate", "organization", "retry_after_s"},
                      error))
     return false;
   const std::pair<const char*, double*> fractions[] = {
@@ -185,6 +185,7 @@ bool ReadChaos(const toml::table& t, ChaosConfig* c, std::string* error) {
   for (const auto& [k, p] : fractions)
     if (!ReadFraction(t.get(k), fmt::format("chaos.{}", k), p, error)) return false;
   if (!ReadInt(t.get("slow_ms"), "chaos.slow_ms", 0, &c->slow_ms, error)) return false;
+  if (!ReadInt(t.get("retry_after_s"), "chaos.retry_after_s", 0, &c->retry_after_s, error)) return false;
   if (const toml::node* o = t.get("organization")) {
     if (!o->is_boolean()) {
       *error = "chaos.organization: expected a boolean";
@@ -305,6 +306,10 @@ bool ValidateChaos(const ChaosConfig& c, std::string* error) {
   }
   if (c.slow_ms < 0 || c.slow_ms > 600000) {
     *error = "chaos: slow_ms must be between 0 and 600000";
+    return false;
+  }
+  if (c.retry_after_s < 0 || c.retry_after_s > 86400) {
+    *error = "chaos: retry_after_s must be between 0 and 86400";
     return false;
   }
   return true;

@@ -63,6 +63,7 @@ struct ChaosConfig {
   double malformed_rate = 0;
   double truncated_rate = 0;
   bool organization = false;  // apply chaos to /v1/organization too
+  int64_t retry_after_s = 1;  // the Retry-After (seconds) of a chaos 429
 };
 
 struct SimConfig {
