@@ -382,20 +382,6 @@ void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
   Fail(t, c.error_class, c.code, c.message, c.error_class == ErrorClass::kCancelled ? "cancelled" : "failed");
 }
 
-// Runway's cost for a task against the price table (config [prices]): a difference
-// means the table is out of date, and every estimate for that model is off.
-void Engine::CheckPrice(Task* t, int64_t cost) {
-  std::optional<int64_t> table = cfg_.prices.Cost(t->job.facts);
-  if (!table || *table == cost) return;
-  m_->PriceMismatch(t->model)->Inc();
-  if (t->account && !t->account->price_mismatch_logged[t->model]) {
-    t->account->price_mismatch_logged[t->model] = true;
-    spdlog::warn("job={} task={} price table out of date for {}: Runway charged {} credits, the table says {} "
-                 "(logged once per model; runwayd_price_mismatch_total counts them all)",
-                 t->job.id, t->task_id, t->model, cost, *table);
-  }
-}
-
 void Engine::DoCancel(Task* t) {
   t->busy = true;
   t->cancel_sent = true;

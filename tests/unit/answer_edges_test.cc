@@ -1,5 +1,5 @@
 // tests/unit/answer_edges_test.cc — runway/answer.h and runway/classify.h on answers
-// found by the answers review (docs/reliability.md, items from 70): odd figures and
+// found by the answers review (docs/reliability.md, items from 71): odd figures and
 // texts that must not reach the ledger or a result as they came.
 #include <gtest/gtest.h>
 
