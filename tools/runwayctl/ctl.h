@@ -175,7 +175,7 @@ bool QueuedOrTaken(Redis& r, const Globals& g, const std::string& id);
 
 struct EnqueueOptions {
   std::string file;  // "-" stdin; empty: build from the flags
-  std::string config;                // the daemon's configuration file: jobs.max_bytes, extra endpoints
+  std::string config;                // the daemon's configuration file (daemon_config.cc)
   std::optional<int64_t> max_bytes;  // jobs.max_bytes; wins over --config
   std::optional<std::string> id, endpoint, model, prompt, image, ratio, user, account, reply_to, meta;
   std::optional<double> duration;
