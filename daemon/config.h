@@ -52,7 +52,7 @@ struct Config {
   size_t max_job_bytes = 256 * 1024;
   int64_t default_deadline_s = 1800;
   int max_attempts = 3;             // tasks per job (retry with a new task)
-  int max_create_retries = 6;       // resends of a create that was certainly refused
+  int max_create_retries = 6;       // resends of a create that was certainly refused (also for the account)
   int64_t retry_base_ms = 2000;     // backoff base for new-task retries and refused creates
   int64_t retry_cap_ms = 60000;
   size_t max_in_flight = 100000;    // jobs held by this daemon
