@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <map>
@@ -199,6 +200,9 @@ class Engine {
   void Rearm();
   int64_t Mono() const { return static_cast<int64_t>(uv_now(loop_)); }
   static int64_t Wall();
+  // Milliseconds left before the job's deadline (wall clock), 0 once it has passed: no
+  // wait (a poll, a server's hint, a retry) outlasts it.
+  static int64_t ToDeadlineMs(const Task* t) { return std::max<int64_t>(0, t->deadline_ms - Wall()); }
   int64_t Scaled(int64_t ms) const;
   // Steps (flow.cc).
   void DoAdmit(Task* t);

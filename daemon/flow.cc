@@ -159,8 +159,7 @@ void Engine::DoCreate(Task* t) {
         spdlog::info("job={} create refused ({}), retrying", t->job.id, c.code);
         // (A server's hint, up to an hour, is honoured up to the deadline: no longer.)
         int64_t delay = std::min(runway::BackoffMs(t->create_retries - 1, Scaled(cfg_.retry_base_ms),
-                                                   Scaled(cfg_.retry_cap_ms), r.hints, Unit()),
-                                 std::max<int64_t>(0, t->deadline_ms - Wall()));
+                                                   Scaled(cfg_.retry_cap_ms), r.hints, Unit()), ToDeadlineMs(t));
         // The create certainly did not happen: release the hold while we wait.
         return Settle(t, 0, "refused", [this, delay](Task* t2) {
           t2->step = Step::kReserve;
@@ -270,7 +269,7 @@ void Engine::DoPoll(Task* t) {
   // A slowed account holds polls, never past the deadline, and not a look or a cancel
   // that is due: a server's hint of up to an hour would hold the job that long.
   if (acct->slow_until_ms > Mono() && t->cancel == CancelReason::kNone)
-    return Schedule(t, std::min(acct->slow_until_ms - Mono(), std::max<int64_t>(0, t->deadline_ms - Wall())));
+    return Schedule(t, std::min(acct->slow_until_ms - Mono(), ToDeadlineMs(t)));
   // The poll budget: 100,000 tasks in flight must not storm the API. Past the budget,
   // a poll waits for the slot it booked (first come first served).
   if (!t->poll_paced) {
@@ -327,7 +326,7 @@ int64_t Engine::RequestRetryMs(const Task* t, const runway::RetryHints& hints) {
   const int64_t cap = Scaled(30000);
   const int64_t d = runway::BackoffMs(t->step_errors, Scaled(1000), cap, hints, Unit());
   if (t->cancel != CancelReason::kNone) return std::min(d, cap);
-  return std::min(d, std::max<int64_t>(0, t->deadline_ms - Wall()));
+  return std::min(d, ToDeadlineMs(t));
 }
 
 void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
@@ -354,8 +353,7 @@ void Engine::OnTaskAnswer(Task* t, const runway::TaskAnswer& a) {
     t->prev_progress = in.progress;
     t->prev_poll_mono = now;
     int64_t delay = runway::NextPollDelayMs(in, durations_, cfg_.poll);
-    int64_t to_deadline = std::max<int64_t>(0, t->deadline_ms - Wall());
-    return Schedule(t, std::min(delay, to_deadline), Grid::kNearest);
+    return Schedule(t, std::min(delay, ToDeadlineMs(t)), Grid::kNearest);
   }
   if (t->created_mono)
     durations_.Observe(t->model, static_cast<int>(t->job.facts.duration_s), now - t->created_mono);
