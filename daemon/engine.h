@@ -116,6 +116,7 @@ struct Task {
   int step_errors = 0;              // consecutive failures of the current step
   int polls = 0;
   bool poll_paced = false;          // holds a slot of the account's poll budget
+  bool gone_once = false;           // the last poll was answered 404: one more look first
   int64_t taken_at_ms = 0, submitted_at_ms = 0, deadline_ms = 0;  // wall clock
   int64_t created_mono = 0, running_since_mono = 0, prev_poll_mono = 0;
   int64_t final_cost = 0;           // for settlement: Runway's cost, -1 unknown, -2 assume charged
@@ -238,6 +239,7 @@ class Engine {
   void DoCancel(Task* t);
   void EndCancelled(Task* t, std::string why);
   void OnTaskAnswer(Task* t, const runway::TaskAnswer& a);
+  void OnTaskGone(Task* t);  // a poll answered 404
   bool UnusablePoll(Task* t, std::string_view body, const std::string& why);
   void RetryStep(Task* t, int64_t delay_ms);
   int64_t RequestRetryMs(const Task* t, const runway::RetryHints& hints);  // flow.cc

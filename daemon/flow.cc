@@ -294,22 +294,10 @@ void Engine::DoPoll(Task* t) {
     }
     if (c.verdict == runway::Verdict::kSuccess) {
       t->step_errors = 0;
+      t->gone_once = false;
       return OnTaskAnswer(t, runway::ParseTaskAnswer(r.body));
     }
-    if (c.verdict == runway::Verdict::kTaskGone) {
-      if (t->cancel_sent) {
-        t->final_cost = 0;
-        return EndCancelled(t, "cancelled upstream");
-      }
-      // A cancel due but not sent from here, and the task gone: most likely this job's
-      // own DELETE, sent before a restart whose answer was lost with the process (the
-      // deadline comes from the record's taken_at, an operator's cancel is written
-      // into the record before it is acknowledged). The job ends as that cancel would
-      // have; its charge is kept (-1) until a reading, since Runway's answer is lost.
-      if (t->cancel != CancelReason::kNone)
-        return EndCancelled(t, "the task is gone upstream (cancelled before a restart, or deleted elsewhere)");
-      return Fail(t, ErrorClass::kUpstreamFailure, "task_not_found", "the task disappeared upstream (deleted elsewhere)");
-    }
+    if (c.verdict == runway::Verdict::kTaskGone) return OnTaskGone(t);
     if (c.verdict == runway::Verdict::kRetrySame && r.status == 200 && UnusablePoll(t, r.body, c.message)) return;
     if (c.verdict == runway::Verdict::kAccountProblem)
       spdlog::error("job={} task={} poll refused: {} (account {})", t->job.id, t->task_id, c.message,

@@ -215,4 +215,27 @@ void Engine::CheckPrice(Task* t, int64_t cost) {
   }
 }
 
+// A poll answered 404. After our own DELETE it is the cancel's proof. With a cancel due
+// but not sent from here it is most likely this job's own DELETE, sent before a restart
+// whose answer was lost with the process (the deadline comes from the record's
+// taken_at, an operator's cancel is written into the record before it is acknowledged):
+// the job ends as that cancel would have, its charge kept (-1) until a reading.
+// Otherwise the task was deleted elsewhere, or Runway's answer is not yet consistent:
+// giving up a live task refunds a job Runway still runs and charges, so a 404 is
+// believed when a second look, one update period (5 s) later, says the same.
+void Engine::OnTaskGone(Task* t) {
+  if (t->cancel_sent) {
+    t->final_cost = 0;
+    return EndCancelled(t, "cancelled upstream");
+  }
+  if (t->cancel != CancelReason::kNone)
+    return EndCancelled(t, "the task is gone upstream (cancelled before a restart, or deleted elsewhere)");
+  if (!t->gone_once) {
+    t->gone_once = true;
+    spdlog::warn("job={} task={} poll answered 404: looking again before giving the task up", t->job.id, t->task_id);
+    return RetryStep(t, std::min(Scaled(5000), ToDeadlineMs(t)));
+  }
+  Fail(t, ErrorClass::kUpstreamFailure, "task_not_found", "the task is gone upstream on two looks (deleted elsewhere)");
+}
+
 }  // namespace runwayd

@@ -58,6 +58,11 @@ Hooks ParseHooks(std::string_view text) {
       h.other_id = true;
     } else if (tok == "no_output") {
       h.no_output = true;
+    } else if (StartsWith(tok, "gone_gets=")) {
+      std::string num(tok.substr(10));
+      char* end = nullptr;
+      unsigned long v = std::strtoul(num.c_str(), &end, 10);
+      if (end != num.c_str() && *end == '\0' && v <= UINT32_MAX) h.gone_gets = static_cast<uint32_t>(v);
     }
   }
   return h;
@@ -226,6 +231,7 @@ CreateResult State::Create(uint32_t account, std::string_view endpoint, const Bo
   t.report_cost = hooks.report_cost;
   t.other_id = hooks.other_id;
   t.no_output = hooks.no_output;
+  t.gone_gets = hooks.gone_gets;
   t.run_sim_s = std::max(run_s, kMinRunS);
   t.pending_real_us = Scaled(config_.task.pending_s);
   t.run_real_us = Scaled(t.run_sim_s);
@@ -289,6 +295,7 @@ const Task* State::Poll(uint32_t account, std::string_view id, Status* status) {
   Advance(found->lane, now);
   Task& t = tasks_[by_id_[found->id]];
   ++t.gets;
+  if (t.gets <= t.gone_gets) return nullptr;  // hook: answered 404, counted as a GET
   *status = StatusAt(t, now);
   if (*status == Status::kSucceeded || *status == Status::kFailed) {
     if (t.first_seen_terminal_us == 0) {

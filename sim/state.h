@@ -45,7 +45,8 @@ const char* StatusName(Status s);
 // about the task (what is charged does not change): "sim:report_cost=N" (every
 // estimatedCost and cost says N credits, N a whole number), "sim:other_id" (GET
 // /v1/tasks/{id} answers with another task's id) and "sim:no_output" (a SUCCEEDED
-// task's output array is empty).
+// task's output array is empty). "sim:gone_gets=N": the task's first N GETs answer 404
+// "Could not find Task" while it lives on (a replica behind the create, say).
 struct Hooks {
   bool fail = false;
   std::optional<std::string> failure_code;
@@ -53,6 +54,7 @@ struct Hooks {
   std::optional<int64_t> report_cost;
   bool other_id = false;
   bool no_output = false;
+  uint32_t gone_gets = 0;
 };
 Hooks ParseHooks(std::string_view prompt_text);
 
@@ -80,6 +82,7 @@ struct Task {
   std::optional<int64_t> report_cost;  // hook: the credits the answers say
   bool other_id = false;               // hook: GET answers another task's id
   bool no_output = false;              // hook: SUCCEEDED answers have an empty output
+  uint32_t gone_gets = 0;              // hook: the first GETs that answer 404
   bool ever_throttled = false;
   bool finished = false;      // terminal and settled (refund done)
   bool cancelled = false;

@@ -86,3 +86,40 @@ TEST(Upstream, ASuccessWithoutAnOutputFailsWithItsCost) {
   EXPECT_EQ(st.Req("DELETE /v1/tasks"), 0);
   EXPECT_EQ(st.Made(904), 1);
 }
+
+// The first poll of a live task is answered 404 "Could not find Task" (sim:gone_gets=1:
+// a replica behind the create, say). The daemon failed the job task_not_found at once
+// and refunded it while the task ran on and was charged. A 404 is now believed only
+// when a second look, Runway's update period later, says the same.
+TEST(Upstream, AOne404PollIsLookedAtAgainBeforeTheTaskIsGivenUp) {
+  Env e("gone1");
+  ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
+  e.r().Push("runway:jobs", Job("g1", 905, "x sim:secs=2 sim:gone_gets=1"));
+  ASSERT_TRUE(WaitResult(e.r(), "g1", 30s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "g1");
+  EXPECT_EQ(r.status, "succeeded") << r.error_class << " " << r.error_code << ": " << r.error_message;
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_TRUE(r.has_output);
+  SimStats st = SimStatsOf(e.s);
+  EXPECT_EQ(st.Made(905), 1);
+  EXPECT_GE(st.Req("GET /v1/tasks"), 2) << st.raw;
+  EXPECT_EQ(st.Req("DELETE /v1/tasks"), 0);
+}
+
+// A task that stays gone (deleted elsewhere): the second 404 ends the job
+// task_not_found, refunded, with no DELETE and no second create.
+TEST(Upstream, ATaskGoneOnTwoLooksFailsTaskNotFound) {
+  Env e("gone2");
+  ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
+  e.r().Push("runway:jobs", Job("g2", 906, "x sim:secs=2 sim:gone_gets=1000"));
+  ASSERT_TRUE(WaitResult(e.r(), "g2", 30s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "g2");
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_EQ(r.error_class, "upstream_failure") << r.error_message;
+  EXPECT_EQ(r.error_code, "task_not_found") << r.error_message;
+  EXPECT_EQ(r.refund, kCharged);
+  SimStats st = SimStatsOf(e.s);
+  EXPECT_EQ(st.Made(906), 1);
+  EXPECT_EQ(st.Req("GET /v1/tasks"), 2) << st.raw;
+  EXPECT_EQ(st.Req("DELETE /v1/tasks"), 0);
+}

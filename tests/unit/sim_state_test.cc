@@ -71,6 +71,19 @@ TEST_F(SimStateTest, HooksAreReadFromThePrompt) {
   EXPECT_FALSE(ParseHooks("just a prompt").fail);
 }
 
+// sim:gone_gets=N: the first N GETs of a live task are 404s (counted), then it answers.
+TEST_F(SimStateTest, GoneGetsAnswer404ThenTheTask) {
+  State& s = Make();
+  const std::string id = Create(0, "sim:secs=2 sim:gone_gets=2")->id;
+  Status st{};
+  EXPECT_EQ(s.Poll(0, id, &st), nullptr);
+  EXPECT_EQ(s.Poll(0, id, &st), nullptr);
+  const Task* t = s.Poll(0, id, &st);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(t->gets, 3u);
+  EXPECT_EQ(ParseHooks("sim:gone_gets=x").gone_gets, 0u);
+}
+
 TEST_F(SimStateTest, LifecycleIsAFunctionOfTime) {
   State& s = Make();
   const std::string id = Create(0, "sim:secs=20")->id;
