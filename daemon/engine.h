@@ -72,8 +72,10 @@ struct Account {
   runway::PollPacer poll_pacer;   // the poll budget (poll_rps_per_account)
   bool reconciling = false;
   int read_failures = 0;          // balance readings that failed in a row
+  int64_t read_failing_since_ms = 0;  // monotonic: the first of them
+  bool unreadable = false;        // its jobs waiting for a reading stop waiting (and fail)
   std::string read_error;         // the last one's reason (no secrets: a classification)
-  int64_t next_reconcile_ms = 0;  // monotonic
+  int64_t next_reconcile_ms = 0;  // monotonic; after a failed reading, no reading before it
   std::unordered_map<std::string, bool> price_mismatch_logged;
 };
 

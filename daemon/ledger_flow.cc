@@ -30,9 +30,13 @@ namespace {
 
 enum Reason { kSlot = 1, kUnread = 2, kCredit = 4, kDaily = 8, kDisabled = 16, kSlow = 32, kUnreadable = 64 };
 // Readings of an account's balance that failed in a row before its jobs stop waiting
-// for the first one (readings are retried every 5 s): a wrong URL, TLS or proxy fails
-// them all, and a job must end upstream_unavailable, not sit until its deadline.
+// for the first one (a failed reading is retried after 5 s, or the server's
+// Retry-After up to a minute): a wrong URL, TLS or proxy fails them all, and a job must
+// end upstream_unavailable, not sit until its deadline. An answer that says "later"
+// (429, 502, 503, 504) proves the URL, TLS and key work: Runway is busy (several
+// daemons started at once, say), and the jobs wait for a reading up to a minute.
 constexpr int kUnreadableAfter = 3;
+constexpr int64_t kReadRetryMs = 5000, kBusyPatienceMs = 60000;
 
 std::string_view Elem(redisReply* r, size_t i) {
   if (r == nullptr || r->type != REDIS_REPLY_ARRAY || i >= r->elements) return {};
@@ -102,7 +106,7 @@ void Engine::TryReserve(Task* t, std::shared_ptr<std::vector<Account*>> cands, s
     }
     if (kind == "ok") return Reserved(t, a, Elem(r, 1), Elem(r, 2));
     if (kind == "slot") reasons |= kSlot;
-    else if (kind == "unknown") reasons |= a->read_failures >= kUnreadableAfter ? kUnreadable : kUnread, Reconcile(a);
+    else if (kind == "unknown") reasons |= a->unreadable ? kUnreadable : kUnread, Reconcile(a);
     else if (kind == "credit" || kind == "short") reasons |= kCredit;
     else if (kind == "daily") reasons |= kDaily;
     else if (kind == "disabled") reasons |= kDisabled, a->flagged = true;
@@ -180,7 +184,7 @@ void Engine::NoAccountNow(Task* t, int reasons) {
   if (reasons & kUnreadable) {
     std::string why;
     for (const auto& a : accounts_)
-      if (a->read_failures >= kUnreadableAfter) why += (why.empty() ? "" : "; ") + a->cfg.name + ": " + a->read_error;
+      if (a->unreadable) why += (why.empty() ? "" : "; ") + a->cfg.name + ": " + a->read_error;
     return Fail(t, ErrorClass::kUpstreamUnavailable, "balance_unreadable",
                 "no account's balance could be read from Runway (" + why + ")");
   }
@@ -319,6 +323,9 @@ void Engine::ReconcileDue() {
 // read: a key Runway rejected here (until a reload brings a new one), a removed account.
 void Engine::Reconcile(Account* a) {
   if (a->reconciling || a->key_rejected || a->removed || stopping_ || closed_) return;
+  // After a failed reading every waiting job's retry and every arrival asked for one at
+  // once: a 429 was answered by more requests. The next one waits for its time.
+  if (a->read_failures > 0 && Mono() < a->next_reconcile_ms) return;
   a->reconciling = true;
   int64_t sent = Wall();
   store_->conn()->Command({"HMGET", a->key, "charged_total", "returned_total"}, [this, a, sent](redisReply* r) {
@@ -339,18 +346,27 @@ void Engine::Reconcile(Account* a) {
           a->next_reconcile_ms = 0;
           return;
         }
-        a->next_reconcile_ms = Mono() + 5000;
+        const int64_t now = Mono();
+        a->next_reconcile_ms = now + std::clamp(h.hints.after_ms.value_or(0), kReadRetryMs, kBusyPatienceMs);
         if (c.account == runway::AccountIssue::kUnauthorized &&
             RejectKey(a, key_gen, "GET /v1/organization", h.status, c.message)) {
           WakeAll();  // its waiting jobs route elsewhere
         } else {
           spdlog::warn("account {}: reading the balance failed: {}", a->cfg.name, c.message);
           a->read_error = c.code.empty() ? c.message : c.code + ": " + c.message;
-          if (++a->read_failures == kUnreadableAfter) WakeAll();  // its waiting jobs stop waiting
+          if (a->read_failures++ == 0) a->read_failing_since_ms = now;
+          const bool busy = h.transport == runway::Transport::kAnswered &&
+                            (h.status == 429 || (h.status >= 502 && h.status <= 504));
+          if (!a->unreadable && a->read_failures >= kUnreadableAfter &&
+              (!busy || now - a->read_failing_since_ms >= kBusyPatienceMs)) {
+            a->unreadable = true;
+            WakeAll();  // its waiting jobs stop waiting
+          }
         }
         return;
       }
       a->read_failures = 0;
+      a->unreadable = false;
       if (a->flagged) {  // the key works: kReconcile clears the shared flag too
         a->flagged = false;
         spdlog::info("account {} usable again: a balance reading succeeded", a->cfg.name);

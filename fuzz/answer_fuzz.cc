@@ -11,7 +11,7 @@
 //   - every error text, summary and classification message is one line of valid
 //     UTF-8 and short enough for a result event (they go into results and logs);
 //   - the money rule: on a create, kRetrySame (send it again) only when the request
-//     certainly was not acted on (not sent, or 408/409/429/502/503), kSuccess only
+//     certainly was not acted on (not sent, or 403/408/409/429/502/503), kSuccess only
 //     for a 200 whose create answer parses; an unreadable 200 is outcome_unknown;
 //   - classification is a pure function: the same exchange gives the same verdict;
 //   - retry hints read from the same bytes stay within [0, 1 h], and backoff within
@@ -135,7 +135,8 @@ void CheckClassify(std::string_view body, bool create_ok, bool task_ok, bool org
       if (c.verdict == Verdict::kRetryNewTask) Fail("classify: an exchange asked for a new task", c.message);
       if (status == 200 && !Same(c, ClassifyExchange(a))) Fail("classify: not deterministic", c.message);
       if (phase == Phase::kCreate) {
-        const bool refusal = status == 408 || status == 409 || status == 429 || status == 502 || status == 503;
+        const bool refusal =
+            status == 403 || status == 408 || status == 409 || status == 429 || status == 502 || status == 503;
         if (c.verdict == Verdict::kRetrySame && !refusal)
           Fail("classify: a create that may exist would be sent again", c.message);
         if (c.verdict == Verdict::kSuccess && !(status == 200 && create_ok))

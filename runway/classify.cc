@@ -157,6 +157,14 @@ Classification RetrySame(const Answer& a, const ErrorAnswer& e) {
   return r;
 }
 
+// 401 is the key's: Runway's answer to a bad, disabled or suspended key. A 403 is the
+// key's only when it carries Runway's error JSON: a firewall or CDN in front of the API
+// answers 403 with its own page (an HTML "access denied"), and disabling the account
+// until an operator reloads would turn a passing block into refunds for every job.
+Classification Refused(const Answer& a, const ErrorAnswer& e) {
+  return a.http_status == 403 && !e.ok ? RetrySame(a, e) : Unauthorized(a, e);
+}
+
 Classification ClassifyCreate(const Answer& a) {
   const long s = a.http_status;
   if (s == 200) {
@@ -179,7 +187,7 @@ Classification ClassifyCreate(const Answer& a) {
       return Make(Verdict::kFailJob, ErrorClass::kInvalidInput, HttpCode(s), HttpMessage(a, e));
     case 401:
     case 403:
-      return Unauthorized(a, e);
+      return Refused(a, e);
     case 404:
       return Make(Verdict::kFailJob, ErrorClass::kInvalidInput, HttpCode(s),
                   "HTTP 404 on create: endpoint not found: " + e.summary);
@@ -218,7 +226,7 @@ Classification ClassifyPoll(const Answer& a) {
                 "HTTP 200 on poll with an unreadable task (" + t.error + ")");
   }
   const ErrorAnswer e = ParseErrorAnswer(a.body);
-  if (s == 401 || s == 403) return Unauthorized(a, e);
+  if (s == 401 || s == 403) return Refused(a, e);
   if (s == 404) return Make(Verdict::kTaskGone, ErrorClass::kUpstreamFailure, HttpCode(s), HttpMessage(a, e));
   return RetrySame(a, e);
 }
@@ -227,7 +235,7 @@ Classification ClassifyCancel(const Answer& a) {
   const long s = a.http_status;
   if (s == 200 || s == 204) return Make(Verdict::kSuccess, ErrorClass::kCancelled, "", "");
   const ErrorAnswer e = ParseErrorAnswer(a.body);
-  if (s == 401 || s == 403) return Unauthorized(a, e);
+  if (s == 401 || s == 403) return Refused(a, e);
   if (s == 404) return Make(Verdict::kTaskGone, ErrorClass::kUpstreamFailure, HttpCode(s), HttpMessage(a, e));
   return RetrySame(a, e);
 }
@@ -241,7 +249,7 @@ Classification ClassifyOrganization(const Answer& a) {
                 "HTTP 200 on organization with an unreadable answer (" + o.error + ")");
   }
   const ErrorAnswer e = ParseErrorAnswer(a.body);
-  if (s == 401 || s == 403) return Unauthorized(a, e);
+  if (s == 401 || s == 403) return Refused(a, e);
   return RetrySame(a, e);
 }
 

@@ -1,5 +1,6 @@
 // tests/integration/upstream_transport_test.cc — the daemon's side of the connection
-// to Runway: a 429 slows only the account that got it, create bodies small and large
+// to Runway: a 429 slows only the account that got it, a busy balance reading keeps
+// the jobs waiting for it, create bodies small and large
 // arrive whole, TLS is verified (and works with ca_file), plain http:// is refused for
 // a non-loopback host, and an idle daemon stops without waiting out its grace period.
 // Shared setup and helpers: upstream_env.h.
@@ -58,6 +59,27 @@ TEST(Upstream, A429SlowsOnlyItsAccount) {
   EXPECT_GE(a_created - pushed_wall, 950) << "main's create came before its Retry-After";
   for (int64_t b : b_created)
     EXPECT_LT(b, a_created) << "the second account's jobs waited for the first account's slowdown";
+}
+
+// Runway answers the balance reading 429 for the daemon's first 15 s (several daemons
+// restarted at once, say). A job waiting for the account's first reading failed
+// balance_unreadable after the third (~10 s), refunded, although Runway was only
+// busy. Answers that say "later" (429, 502 - 504) now keep such jobs waiting for a
+// minute, and the job runs once a reading succeeds.
+TEST(Upstream, ABusyBalanceReadingAtStartKeepsTheJobsWaiting) {
+  Env e("orgbusy");
+  SetChaos(e.s, R"({"rate_429":1,"organization":true})");
+  ASSERT_TRUE(e.StartDaemon()) << e.s.Logs();
+  e.r().Push("runway:jobs", Job("ob1", 551));
+  ASSERT_TRUE(WaitSimCounter(e.s, true, "429", 4, 40s)) << e.s.Logs();
+  SetChaos(e.s, "{}");
+  ASSERT_TRUE(WaitResult(e.r(), "ob1", 40s)) << e.s.Logs();
+  ResultEvent r = ResultOf(e.r(), "ob1");
+  EXPECT_EQ(r.status, "succeeded") << r.error_class << " " << r.error_code << ": " << r.error_message;
+  EXPECT_EQ(r.attempts, 1);
+  SimStats st = SimStatsOf(e.s);
+  EXPECT_EQ(st.Made(551), 1);
+  EXPECT_GE(st.Req("GET /v1/organization"), 5) << st.raw;
 }
 
 // =============================================================================

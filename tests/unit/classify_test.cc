@@ -105,6 +105,23 @@ TEST(ClassifyCreate, UnauthorizedAndForbiddenMakeTheAccountUnusable) {
   }
 }
 
+// A 403 that is not Runway's error JSON is a firewall's or a CDN's page, not a verdict
+// on the key: retried (nothing was created), the account left usable. A 401 of any
+// body is the key's.
+TEST(ClassifyForbidden, OnlyRunwaysOwn403DisablesTheAccount) {
+  const char* page = "<html><head><title>Access denied</title></head><body>Error 1020</body></html>";
+  for (Phase p : {Phase::kCreate, Phase::kPoll, Phase::kCancel, Phase::kOrganization}) {
+    for (const char* body : {page, ""}) {
+      Classification c = Http(p, 403, body);
+      EXPECT_EQ(c.verdict, Verdict::kRetrySame) << static_cast<int>(p) << " " << body;
+      EXPECT_EQ(c.account, AccountIssue::kNone);
+      EXPECT_EQ(c.code, "http_403");
+      EXPECT_EQ(Http(p, 401, body).account, AccountIssue::kUnauthorized) << static_cast<int>(p);
+    }
+    EXPECT_EQ(Http(p, 403, R"({"error":"Forbidden"})").account, AccountIssue::kUnauthorized);
+  }
+}
+
 TEST(ClassifyCreate, NotFoundIsAnEndpointProblem) {
   Classification c = Http(Phase::kCreate, 404, R"({"error":"Not found"})");
   EXPECT_EQ(c.verdict, Verdict::kFailJob);
@@ -183,7 +200,7 @@ TEST(ClassifyCreate, RetrySameOnlyForCertainRefusals) {
   for (long s = 100; s < 600; ++s) {
     const Classification c = Http(Phase::kCreate, s, "");
     if (c.verdict == Verdict::kRetrySame) {
-      EXPECT_TRUE(s == 408 || s == 409 || s == 429 || s == 502 || s == 503) << s;
+      EXPECT_TRUE(s == 403 || s == 408 || s == 409 || s == 429 || s == 502 || s == 503) << s;
     }
     if ((s >= 500 && s != 502 && s != 503) || s < 400) {
       EXPECT_EQ(c.verdict, Verdict::kOutcomeUnknown) << s;
@@ -245,7 +262,7 @@ TEST(ClassifyCancel, Rows) {
   EXPECT_EQ(Http(Phase::kCancel, 200, "").verdict, Verdict::kSuccess);
   EXPECT_EQ(Http(Phase::kCancel, 404, R"({"error":"Could not find Task"})").verdict, Verdict::kTaskGone);
   EXPECT_EQ(Http(Phase::kCancel, 401, "").verdict, Verdict::kAccountProblem);
-  EXPECT_EQ(Http(Phase::kCancel, 403, "").account, AccountIssue::kUnauthorized);
+  EXPECT_EQ(Http(Phase::kCancel, 403, R"({"error":"Forbidden"})").account, AccountIssue::kUnauthorized);
   for (long s : {400L, 429L, 500L, 502L, 504L}) EXPECT_EQ(Http(Phase::kCancel, s, "").verdict, Verdict::kRetrySame);
   EXPECT_EQ(Net(Phase::kCancel, Transport::kSentNoAnswer).verdict, Verdict::kRetrySame);
 }
@@ -256,7 +273,7 @@ TEST(ClassifyOrganization, Rows) {
   EXPECT_EQ(Http(Phase::kOrganization, 200, kOrg).verdict, Verdict::kSuccess);
   EXPECT_EQ(Http(Phase::kOrganization, 200, R"({"tier":{}})").verdict, Verdict::kRetrySame);
   EXPECT_EQ(Http(Phase::kOrganization, 401, "").account, AccountIssue::kUnauthorized);
-  EXPECT_EQ(Http(Phase::kOrganization, 403, "").verdict, Verdict::kAccountProblem);
+  EXPECT_EQ(Http(Phase::kOrganization, 403, R"({"error":"Forbidden"})").verdict, Verdict::kAccountProblem);
   for (long s : {404L, 429L, 500L, 503L}) EXPECT_EQ(Http(Phase::kOrganization, s, "").verdict, Verdict::kRetrySame);
   EXPECT_EQ(Net(Phase::kOrganization, Transport::kTimeout).verdict, Verdict::kRetrySame);
 }
