@@ -12,7 +12,7 @@
 //     UTF-8 and short enough for a result event (they go into results and logs);
 //   - the money rule: on a create, kRetrySame (send it again) only when the request
 //     certainly was not acted on (not sent, or 403/408/409/429/502/503), kSuccess only
-//     for a 200 whose create answer parses; an unreadable 200 is outcome_unknown;
+//     for a 200/201/202 whose create answer parses; unreadable, it is outcome_unknown;
 //   - classification is a pure function: the same exchange gives the same verdict;
 //   - retry hints read from the same bytes stay within [0, 1 h], and backoff within
 //     its cap (or the hint).
@@ -114,7 +114,7 @@ bool Same(const Classification& x, const Classification& y) {
 // Statuses with distinct rows in the table, plus nonsense ones. Each input is
 // classified as a 200 and under two of these, picked from its size and last byte (so
 // mutations move a body across every row without classifying it 60 times).
-constexpr long kStatuses[] = {201, 204, 302, 400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503, 504, 599, 0, 700};
+constexpr long kStatuses[] = {201, 202, 204, 302, 400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503, 504, 599, 0, 700};
 constexpr size_t kNumStatuses = sizeof kStatuses / sizeof kStatuses[0];
 
 void CheckClassify(std::string_view body, bool create_ok, bool task_ok, bool org_ok) {
@@ -139,10 +139,11 @@ void CheckClassify(std::string_view body, bool create_ok, bool task_ok, bool org
             status == 403 || status == 408 || status == 409 || status == 429 || status == 502 || status == 503;
         if (c.verdict == Verdict::kRetrySame && !refusal)
           Fail("classify: a create that may exist would be sent again", c.message);
-        if (c.verdict == Verdict::kSuccess && !(status == 200 && create_ok))
-          Fail("classify: create success without a readable 200", c.message);
-        if (status == 200 && !create_ok && c.verdict != Verdict::kOutcomeUnknown)
-          Fail("classify: unreadable 200 on create is not outcome_unknown", c.message);
+        const bool created = status >= 200 && status <= 202;
+        if (c.verdict == Verdict::kSuccess && !(created && create_ok))
+          Fail("classify: create success without a readable 200/201/202", c.message);
+        if (created && !create_ok && c.verdict != Verdict::kOutcomeUnknown)
+          Fail("classify: unreadable 200/201/202 on create is not outcome_unknown", c.message);
         if (c.verdict == Verdict::kSuccess && !c.message.empty()) Fail("classify: success with a message", c.message);
       }
       if (phase == Phase::kPoll && c.verdict == Verdict::kSuccess && !(status == 200 && task_ok))

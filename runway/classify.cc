@@ -167,11 +167,14 @@ Classification Refused(const Answer& a, const ErrorAnswer& e) {
 
 Classification ClassifyCreate(const Answer& a) {
   const long s = a.http_status;
-  if (s == 200) {
+  // Runway answers 200; a 201 or 202 carrying a task id is a created task all the same
+  // (polling it tells its fate), where "unknown" would refund a task that may well run.
+  if (s >= 200 && s <= 202) {
     CreateAnswer c = ParseCreateAnswer(a.body);
     if (c.ok) return Make(Verdict::kSuccess, ErrorClass::kUpstreamFailure, "", "");
     return Make(Verdict::kOutcomeUnknown, ErrorClass::kOutcomeUnknown, HttpCode(s),
-                "HTTP 200 on create with an unreadable answer (" + c.error + "): the task may exist");
+                "HTTP " + std::to_string(s) + " on create with an unreadable answer (" + c.error +
+                    "): the task may exist");
   }
   const ErrorAnswer e = ParseErrorAnswer(a.body);
   if (s < 400 || s > 599) {  // other 2xx, 3xx, or nonsense: the request may have been acted on

@@ -65,10 +65,22 @@ TEST(ClassifyCreate, UnreadableOkOrOther2xx3xxIsOutcomeUnknown) {
     EXPECT_EQ(c.error_class, ErrorClass::kOutcomeUnknown);
     EXPECT_EQ(c.code, "http_200");
   }
-  for (long s : {201L, 202L, 204L, 301L, 302L, 304L}) {
+  for (long s : {203L, 204L, 206L, 301L, 302L, 304L}) {
     Classification c = Http(Phase::kCreate, s, kCreated);
     EXPECT_EQ(c.verdict, Verdict::kOutcomeUnknown) << s;
     EXPECT_EQ(c.code, "http_" + std::to_string(s));
+  }
+}
+
+// A 201 or 202 with a readable create answer names a created task: it is polled (an
+// "unknown" outcome would refund a task that runs and is charged). Unreadable, unknown.
+TEST(ClassifyCreate, A201Or202WithATaskIdIsACreatedTask) {
+  for (long s : {201L, 202L}) {
+    EXPECT_EQ(Http(Phase::kCreate, s, kCreated).verdict, Verdict::kSuccess) << s;
+    Classification c = Http(Phase::kCreate, s, "{}");
+    EXPECT_EQ(c.verdict, Verdict::kOutcomeUnknown) << s;
+    EXPECT_EQ(c.code, "http_" + std::to_string(s));
+    EXPECT_NE(c.message.find("HTTP " + std::to_string(s) + " on create"), std::string::npos) << c.message;
   }
 }
 
