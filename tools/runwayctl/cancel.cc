@@ -41,14 +41,20 @@ bool QueuedOrTaken(Redis& r, const Globals& g, const std::string& id) {
   return false;
 }
 
+Whereabouts Where(Redis& r, const Globals& g, const std::string& id) {
+  runwayd::Keys k = KeysFor(g);
+  Whereabouts w;
+  w.known = r.Cmd({"EXISTS", k.job(id)}).integer() == 1;
+  if (w.known) w.owner = r.Cmd({"HGET", k.job(id), "daemon"}).str();
+  w.done = r.Cmd({"GET", k.done(id)}).str();
+  return w;
+}
+
 int RunCancel(const Globals& g, const CancelOptions& o) {
   if (o.id.empty()) Fail(kUsage, "cancel: the job id is empty");
   auto r = Redis::Open(g);
   runwayd::Keys k = KeysFor(g);
-  // The record, with or without an owner: a job waiting in the retry set has no `daemon`.
-  const bool known = r->Cmd({"EXISTS", k.job(o.id)}).integer() == 1;
-  std::string owner = known ? r->Cmd({"HGET", k.job(o.id), "daemon"}).str() : std::string();
-  std::string done = r->Cmd({"GET", k.done(o.id)}).str();
+  const auto [known, owner, done] = Where(*r, g, o.id);
   if (!known && !done.empty() && !o.force)
     Fail(kRuntime, "job \"" + Printable(o.id, 128) + "\" already finished (" + Printable(done, 128) +
                        "): nothing to cancel (--force sends the request anyway; it would cancel a later job "

@@ -173,6 +173,15 @@ void ReadDaemonConfig(const std::string& path, DaemonRules* out);  // throws Fai
 // not yet admitted). Reads every element of those lists (they hold raw jobs, not ids).
 bool QueuedOrTaken(Redis& r, const Globals& g, const std::string& id);
 
+// Where the daemons' records put a job id: its in-flight record (with or without an
+// owner: a job waiting in the retry set has no `daemon`) and its dedup marker.
+struct Whereabouts {
+  bool known = false;  // P:job:<id> exists
+  std::string owner;   // its `daemon` field, "" when none
+  std::string done;    // P:done:<id>, "" when none
+};
+Whereabouts Where(Redis& r, const Globals& g, const std::string& id);
+
 struct EnqueueOptions {
   std::string file;  // "-" stdin; empty: build from the flags
   std::string config;                // the daemon's configuration file (daemon_config.cc)

@@ -178,9 +178,7 @@ int RunEnqueue(const Globals& given, const EnqueueOptions& o) {
   runwayd::Keys k = KeysFor(g);
   // The record, not its owner: a job waiting in the retry set has a record without a
   // `daemon` field, and kAdmit refuses a copy of it all the same (as replay.lua does).
-  bool known = r->Cmd({"EXISTS", k.job(job.id)}).integer() == 1;
-  std::string owner = known ? r->Cmd({"HGET", k.job(job.id), "daemon"}).str() : std::string();
-  std::string done = r->Cmd({"GET", k.done(job.id)}).str();
+  const auto [known, owner, done] = Where(*r, g, job.id);
   // A daemon joins P:daemons at its first heartbeat and stays, stopped or not, until a live
   // peer adopts it away: an empty set means a wrong --prefix (the job would wait on a list
   // no daemon reads) or a deployment whose daemons never started.
