@@ -63,7 +63,7 @@ struct Account {
   int64_t slow_until_ms = 0;      // monotonic: a 429 slows this account only
   int slow_level = 0;
   // No new jobs go to it while any of these holds.
-  bool key_rejected = false;      // Runway answered 401/403 to this daemon's current key
+  bool key_rejected = false;      // Runway answered 401 (or its own 403) to this daemon's current key
   bool removed = false;           // a reload dropped it from the configuration
   bool flagged = false;           // the account hash says "disabled" (maybe another run's
                                   // or daemon's verdict): cleared by a good reading
@@ -226,10 +226,11 @@ class Engine {
   Account* AccountNamed(std::string_view name) const;  // null when not configured
   bool PrepareAttempt(Task* t, runway::CheckResult* chk);
   void Reconcile(Account* a);
-  // Runway refused this daemon's key for `a` (401/403): no new jobs go to it, and it is
-  // not read again until a reload brings another key. True when that newly disabled it
-  // (then logged, flagged in the account hash, one account_disabled event). Nothing
-  // when the request went out with a key a reload has replaced since (`key_gen`).
+  // Runway refused this daemon's key for `a` (401, or a 403 with Runway's error JSON):
+  // no new jobs go to it, and it is not read again until a reload brings another key.
+  // True when that newly disabled it (then logged, flagged in the account hash, one
+  // account_disabled event). Nothing when the request went out with a key a reload has
+  // replaced since (`key_gen`).
   bool RejectKey(Account* a, uint64_t key_gen, const char* what, long status, const std::string& reason);
   void ReconcileDue();
   void WakeSlotWaiter(const std::string& model);
